@@ -1,0 +1,118 @@
+"""Audio reading, validation, resampling and atomic writing.
+
+Every part of the project that touches a WAV file goes through here, so that a wrong
+sample rate, a stereo file, a silent or empty file or a corrupt header is caught the same
+way everywhere, with an error that names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+SAMPLE_RATE = 16_000
+
+
+class AudioError(ValueError):
+    """A file that cannot be used as it is. The message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Audio:
+    """A mono float32 waveform and what was done to it on the way in."""
+
+    samples: np.ndarray
+    sample_rate: int
+    path: Path | None = None
+    original_sample_rate: int | None = None
+    downmixed_channels: int | None = None
+
+    @property
+    def resampled(self) -> bool:
+        return self.original_sample_rate is not None and self.original_sample_rate != self.sample_rate
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Resample with soxr's very-high-quality filter (the `resample` extra)."""
+    if from_rate == to_rate:
+        return samples
+    try:
+        import soxr
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise AudioError(
+            f"resampling {from_rate} Hz to {to_rate} Hz needs soxr: pip install 'imse-bench[resample]'"
+        ) from error
+    return soxr.resample(samples, from_rate, to_rate, quality="VHQ").astype(np.float32)
+
+
+def read_audio(
+    path: str | os.PathLike,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    resample_to_rate: bool = False,
+    downmix: bool = False,
+    allow_silent: bool = False,
+) -> Audio:
+    """Read a file as mono float32 at `sample_rate`.
+
+    A file at another rate is an error unless `resample_to_rate` is set; a multi-channel
+    file is an error unless `downmix` is set (then the channels are averaged). Empty files
+    are always refused; all-zero files are refused unless `allow_silent` is set.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    try:
+        samples, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
+        raise AudioError(f"{path}: cannot be read as audio ({error}); is the header corrupt?") from error
+    channels = samples.shape[1]
+    downmixed = None
+    if channels > 1:
+        if not downmix:
+            raise AudioError(
+                f"{path}: has {channels} channels; speech enhancement here is mono. "
+                "Pass downmix=True (--downmix on the command line) to average the channels."
+            )
+        samples = samples.mean(axis=1, keepdims=True)
+        downmixed = channels
+    samples = np.ascontiguousarray(samples[:, 0])
+    if samples.size == 0:
+        raise AudioError(f"{path}: is empty (0 samples)")
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(f"{path}: contains NaN or infinite samples")
+    original = None
+    if file_rate != sample_rate:
+        if not resample_to_rate:
+            raise AudioError(
+                f"{path}: sample rate is {file_rate} Hz, expected {sample_rate} Hz; resample it first "
+                "(or pass resample_to_rate=True)"
+            )
+        samples = resample(samples, file_rate, sample_rate)
+        original = file_rate
+    if not allow_silent and not np.any(samples):
+        raise AudioError(f"{path}: is all zeros (silent); there is nothing to enhance or score")
+    return Audio(samples, sample_rate, path, original, downmixed)
+
+
+def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
+    """Write a WAV atomically: to a temporary file beside it, then renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav.tmp")
+    os.close(handle)
+    try:
+        soundfile.write(temporary, samples, sample_rate, subtype=subtype, format="WAV")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

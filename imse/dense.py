@@ -1,0 +1,110 @@
+"""The dense encoder and the magnitude and phase decoders around the U-Net (from MP-SENet).
+
+They are the same for every model on the skeleton; only the U-Net's embedding and
+attention blocks change.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv_norm_activation(conv: nn.Conv2d, channels: int) -> nn.Sequential:
+    return nn.Sequential(conv, nn.InstanceNorm2d(channels, affine=True), nn.PReLU(channels))
+
+
+class DenseBlock(nn.Module):
+    """Four 3x3 convs with time dilation 1, 2, 4, 8, each fed the concatenation of all before."""
+
+    def __init__(self, channels: int, depth: int = 4) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            _conv_norm_activation(
+                nn.Conv2d(channels * (i + 1), channels, 3, dilation=(2**i, 1), padding=(2**i, 1)), channels
+            )
+            for i in range(depth)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x
+        for layer in self.layers:
+            x = layer(skip)
+            skip = torch.cat([x, skip], dim=1)
+        return x
+
+
+class DenseEncoder(nn.Module):
+    """[batch, 2, time, 256] -> [batch, channels, time, 128]: 1x1 conv, dense block, strided conv."""
+
+    def __init__(self, channels: int, in_channels: int = 2) -> None:
+        super().__init__()
+        self.input_conv = _conv_norm_activation(nn.Conv2d(in_channels, channels, 1), channels)
+        self.dense_block = DenseBlock(channels)
+        self.frequency_downsample = _conv_norm_activation(
+            nn.Conv2d(channels, channels, (1, 3), (1, 2), padding=(0, 1)), channels
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.frequency_downsample(self.dense_block(self.input_conv(x)))
+
+
+class LearnableSigmoid(nn.Module):
+    """beta * sigmoid(slope * x), with one learnable slope per frequency bin."""
+
+    def __init__(self, frequency_bins: int, beta: float = 2.0) -> None:
+        super().__init__()
+        self.beta = beta
+        self.slope = nn.Parameter(torch.ones(frequency_bins, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.beta * torch.sigmoid(self.slope * x)
+
+
+def _frequency_upsample(channels: int) -> list[nn.Module]:
+    """1x1 to 4x channels, pixel-shuffle, then a depthwise (1, 3) conv with stride 2 in time.
+
+    Net effect: frequency doubles (128 -> 256), time is unchanged.
+    """
+    return [
+        nn.Conv2d(channels, channels * 4, 1, bias=False),
+        nn.PixelShuffle(2),
+        nn.Conv2d(channels, channels, (1, 3), stride=(2, 1), padding=(0, 1), groups=channels, bias=False),
+    ]
+
+
+class MaskDecoder(nn.Module):
+    """U-Net features -> a bounded magnitude mask [batch, 1, time, 256]."""
+
+    def __init__(self, channels: int, frequency_bins: int = 256, beta: float = 2.0) -> None:
+        super().__init__()
+        self.dense_block = DenseBlock(channels)
+        self.mask_conv = nn.Sequential(
+            *_frequency_upsample(channels),
+            nn.Conv2d(channels, 1, 1),
+            nn.InstanceNorm2d(1, affine=True),
+            nn.PReLU(1),
+            nn.Conv2d(1, 1, 1),
+        )
+        self.learnable_sigmoid = LearnableSigmoid(frequency_bins, beta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.mask_conv(self.dense_block(x))  # [batch, 1, time, frequency]
+        return self.learnable_sigmoid(x.transpose(2, 3)).transpose(2, 3)
+
+
+class PhaseDecoder(nn.Module):
+    """U-Net features -> phase [batch, 1, time, 256] as atan2 of two parallel 1x1 convs."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.dense_block = DenseBlock(channels)
+        self.phase_conv = nn.Sequential(
+            *_frequency_upsample(channels), nn.InstanceNorm2d(channels, affine=True), nn.PReLU(channels)
+        )
+        self.real_conv = nn.Conv2d(channels, 1, 1)
+        self.imaginary_conv = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.phase_conv(self.dense_block(x))
+        return torch.atan2(self.imaginary_conv(x), self.real_conv(x))

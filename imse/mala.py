@@ -1,0 +1,107 @@
+"""IMSE's attention: magnitude-aware linear attention (MALA; Fan et al., ICCV 2025).
+
+Linear in the number of time-frequency points N = T x F. Queries and keys go through
+elu + 1; a 2-D rotary position embedding over (time, frequency) is applied to both after
+the normaliser z is taken; a locally-enhanced positional encoding (LePE, a 5x5 depthwise
+conv on the values) and an output gate complete it.
+
+Computed in a [batch, heads, head_dim, N] layout, which is a free view of the 1x1 conv's
+output: no rearranges and no transposed copies of the big tensors.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+
+def rope_frequencies(head_dim: int) -> torch.Tensor:
+    """Upstream's angle vector: head_dim // 4 frequencies 1 / 10000^linspace(0, 1), each twice."""
+    angle = 1.0 / (10000 ** torch.linspace(0, 1, head_dim // 4))
+    return angle.repeat_interleave(2)
+
+
+class RotaryTables:
+    """sin and cos tables of the 2-D rotary embedding, [head_dim, T * F], cached per shape.
+
+    The first half of head_dim rotates with the time index, the second half with the
+    frequency index, in pairs of adjacent channels.
+    """
+
+    def __init__(self, head_dim: int) -> None:
+        self.angle = rope_frequencies(head_dim)
+        self._cache: dict[tuple[int, int, torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, time: int, frequency: int, device: torch.device, dtype: torch.dtype):
+        key = (time, frequency, device, dtype)
+        if key not in self._cache:
+            angle = self.angle.to(device)
+            time_phase = torch.arange(time, device=device, dtype=angle.dtype)[:, None] * angle  # [T, d/2]
+            frequency_phase = torch.arange(frequency, device=device, dtype=angle.dtype)[:, None] * angle
+            phase = torch.cat(
+                (
+                    time_phase[:, None, :].expand(time, frequency, -1),
+                    frequency_phase[None, :, :].expand(time, frequency, -1),
+                ),
+                dim=-1,
+            ).reshape(time * frequency, -1)
+            phase = phase.t().contiguous()  # [d, N]
+            self._cache[key] = (torch.sin(phase).to(dtype), torch.cos(phase).to(dtype))
+        return self._cache[key]
+
+
+def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
+    """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...) along the head_dim axis (dim -2)."""
+    pairs = x.unflatten(-2, (-1, 2))
+    return torch.stack((-pairs[..., 1, :], pairs[..., 0, :]), dim=-2).flatten(-3, -2)
+
+
+class MagnitudeAwareLinearAttention(nn.Module):
+    """MALA with `heads` heads. IMSE uses heads = dim // 8, so head_dim is 8 at every level."""
+
+    upstream_names: ClassVar[dict[str, str]] = {"qkvo": "mala.qkvo", "lepe": "mala.lepe", "projection": "mala.proj"}
+    upstream_constants: ClassVar[dict[str, str]] = {"rope.angle": "rope_angle"}
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"MALA: dim {dim} is not divisible by {heads} heads")
+        self.dim = dim
+        self.heads = heads
+        self.head_dim = dim // heads
+        if self.head_dim % 4:
+            raise ValueError(f"MALA: head_dim {self.head_dim} must be a multiple of 4 for the 2-D rotary embedding")
+        self.scale = self.head_dim**-0.5
+        self.qkvo = nn.Conv2d(dim, dim * 4, 1)
+        self.lepe = nn.Conv2d(dim, dim, 5, padding=2, groups=dim)
+        self.projection = nn.Conv2d(dim, dim, 1)
+        self.register_buffer("rope_angle", rope_frequencies(self.head_dim), persistent=False)
+        self.rotary = RotaryTables(self.head_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, time, frequency = x.shape
+        points = time * frequency
+        query, key, value, gate = self.qkvo(x).chunk(4, dim=1)
+        lepe = self.lepe(value)
+        shape = (batch, self.heads, self.head_dim, points)
+        query = functional.elu(query.reshape(shape)) + 1
+        key = functional.elu(key.reshape(shape)) + 1
+        value = value.reshape(shape)
+
+        # z = q . mean(k) * d^-0.5, before the rotary embedding: [batch, heads, 1, N]
+        key_mean = key.mean(dim=-1, keepdim=True)
+        z = (query * key_mean).sum(dim=-2, keepdim=True) * self.scale
+
+        sin, cos = self.rotary(time, frequency, x.device, x.dtype)
+        query = query * cos + rotate_pairs(query) * sin
+        key = key * cos + rotate_pairs(key) * sin
+
+        # kv = (k^T sqrt(s/N)) (v sqrt(s/N)), as [batch, heads, d_value, d_key]
+        key_value = torch.matmul(value, key.transpose(-1, -2)) * (self.scale / points)
+        output = torch.matmul(key_value, query) * (1 + 1 / (z + 1e-6))
+        output = output - z * value.mean(dim=-1, keepdim=True)
+        output = output.reshape(batch, channels, time, frequency) + lepe
+        return self.projection(output * gate)

@@ -1,0 +1,137 @@
+"""The one skeleton: dense encoder -> 3-level U-Net with refinement stages -> mask and phase decoders.
+
+IMSE is this skeleton with IDConv embeddings and MALA attention; MUSE plugs in deformable
+embeddings and Taylor attention; the ablations are the mixed pairs. The skeleton never
+asks which blocks it holds: they are looked up by name in two plain registries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from imse.blocks import Downsample, Stage, Upsample
+from imse.dense import DenseEncoder, MaskDecoder, PhaseDecoder
+from imse.dsp import STFTConfig, complex_from_polar
+from imse.idconv import InceptionDepthwiseEmbedding
+from imse.mala import MagnitudeAwareLinearAttention
+
+EMBEDDINGS: dict[str, type[nn.Module]] = {"idconv": InceptionDepthwiseEmbedding}
+"""Embedding blocks by name; each is built as cls(in_channels, out_channels)."""
+
+ATTENTIONS: dict[str, type[nn.Module]] = {"mala": MagnitudeAwareLinearAttention}
+"""Attention blocks by name; each is built as cls(dim, heads)."""
+
+
+def _lookup(registry: dict[str, type[nn.Module]], kind: str, name: str) -> type[nn.Module]:
+    if name not in registry:
+        raise KeyError(f"unknown {kind} block {name!r}; known: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes an architecture. The defaults are the paper's IMSE."""
+
+    embedding: str = "idconv"
+    attention: str = "mala"
+    dense_channel: int = 16
+    heads: tuple[int, int, int] = (2, 4, 6)
+    """Heads at the 1x, 2x and 3x dense_channel levels (IMSE: dim // 8; MUSE: 1, 2, 8)."""
+    blocks_per_stage: int = 4
+    feedforward_expansion: float = 2.66
+    mask_beta: float = 2.0
+    segment_size: int = 30_700
+    stft: STFTConfig = field(default_factory=STFTConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        values = dict(values)
+        values["stft"] = STFTConfig(**values.get("stft", {}))
+        values["heads"] = tuple(values.get("heads", cls.heads))
+        return cls(**values)
+
+
+class UNet(nn.Module):
+    """Three levels (widths c, 2c, 3c), encoder and decoder stages, and two refinement
+    stages that split into a magnitude path and a phase path."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        embedding = _lookup(EMBEDDINGS, "embedding", config.embedding)
+        attention = _lookup(ATTENTIONS, "attention", config.attention)
+        width = config.dense_channel
+        widths = (width, width * 2, width * 3)
+
+        def stage(level: int) -> Stage:
+            return Stage(
+                widths[level],
+                config.heads[level],
+                embedding,
+                attention,
+                config.blocks_per_stage,
+                config.feedforward_expansion,
+            )
+
+        self.encoder1 = stage(0)
+        self.down1 = Downsample(widths[0], widths[1])
+        self.encoder2 = stage(1)
+        self.down2 = Downsample(widths[1], widths[2])
+        self.bottleneck = stage(2)
+        self.up2 = Upsample(widths[2], widths[1])
+        self.reduce2 = nn.Conv2d(widths[1] * 2, widths[1], 1, bias=False)
+        self.decoder2 = stage(1)
+        self.up1 = Upsample(widths[1], widths[0])
+        self.reduce1 = nn.Conv2d(widths[0] * 2, widths[0], 1, bias=False)
+        self.decoder1 = stage(0)
+        self.magnitude_refinement = stage(0)
+        self.magnitude_output = nn.Conv2d(widths[0], widths[0], 3, padding=1, bias=False)
+        self.phase_refinement = stage(0)
+        self.phase_output = nn.Conv2d(widths[0], widths[0], 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        level1 = self.encoder1(x)
+        level2 = self.encoder2(self.down1(level1))
+        latent = self.bottleneck(self.down2(level2))
+        decoded2 = self.decoder2(self.reduce2(torch.cat([self.up2(latent), level2], dim=1)))
+        decoded1 = self.decoder1(self.reduce1(torch.cat([self.up1(decoded2), level1], dim=1)))
+        magnitude = self.magnitude_output(self.magnitude_refinement(decoded1)) + x
+        phase = self.phase_output(self.phase_refinement(decoded1)) + x
+        return magnitude, phase
+
+
+class SpeechEnhancementNet(nn.Module):
+    """Compressed magnitude and phase in, enhanced magnitude, phase and complex spectrum out.
+
+    Shapes follow upstream: inputs [batch, frequency, frames]; outputs the same, and the
+    complex spectrum [batch, frequency, frames, 2]. The frame count must be a multiple of 4.
+    """
+
+    def __init__(self, config: ModelConfig = ModelConfig()) -> None:
+        super().__init__()
+        self.config = config
+        channels = config.dense_channel
+        self.encoder = DenseEncoder(channels)
+        self.unet = UNet(config)
+        self.mask_decoder = MaskDecoder(channels, config.stft.frequency_bins, config.mask_beta)
+        self.phase_decoder = PhaseDecoder(channels)
+
+    def forward(
+        self, noisy_magnitude: torch.Tensor, noisy_phase: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        frames = noisy_magnitude.shape[-1]
+        if frames % 4:
+            raise ValueError(f"the U-Net needs a frame count divisible by 4, got {frames}")
+        magnitude = noisy_magnitude.transpose(1, 2).unsqueeze(1)  # [batch, 1, T, F]
+        phase = noisy_phase.transpose(1, 2).unsqueeze(1)
+        features = self.encoder(torch.cat((magnitude, phase), dim=1))
+        magnitude_features, phase_features = self.unet(features)
+        enhanced_magnitude = (magnitude * self.mask_decoder(magnitude_features)).squeeze(1).transpose(1, 2)
+        enhanced_phase = self.phase_decoder(phase_features).squeeze(1).transpose(1, 2)
+        return enhanced_magnitude, enhanced_phase, complex_from_polar(enhanced_magnitude, enhanced_phase)

@@ -1,0 +1,61 @@
+"""Sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s enhance` (the sample job),
+`nox -s benchmarks` (speed figures, not run in CI).
+
+Every session installs torch==2.13.0 first, so pip takes the CPU build and not a CUDA one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+SHARED = Path(os.environ.get("IMSE_BENCH_SHARED", ROOT.parent / "shared"))
+
+
+def install(session: nox.Session, extras: str = "test") -> None:
+    session.install("torch==2.13.0")
+    session.install("-e", f".[{extras}]")
+
+
+def shared_environment() -> dict[str, str]:
+    """Point the tests and the cache at ../shared when it is there."""
+    if not SHARED.is_dir():
+        return {}
+    return {"IMSE_BENCH_SHARED": str(SHARED), "IMSE_CHECKPOINT_DIR": str(SHARED / "checkpoints")}
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """The default test suite (about ten minutes on 2 cores)."""
+    install(session)
+    session.run("python", "-m", "pytest", *session.posargs, env=shared_environment())
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python="3.11")
+def enhance(session: nox.Session) -> None:
+    """Enhance the 12 VoiceBank+DEMAND sample files with the official IMSE weights."""
+    install(session, "resample")
+    output = ROOT / "enhanced" / "imse-vb-3.399"
+    session.run("python", "-m", "imse.enhance", str(SHARED / "vbdmd-sample" / "noisy"),
+                "--checkpoint", "imse-vb-3.399", "--output-dir", str(output), *session.posargs,
+                env=shared_environment())
+
+
+@nox.session(python="3.11")
+def benchmarks(session: nox.Session) -> None:
+    """Speed figures: pytest-benchmark over benchmarks/, results saved under .benchmarks/."""
+    install(session)
+    session.run("python", "-m", "pytest", "benchmarks", "--benchmark-enable", "--benchmark-autosave",
+                "-p", "no:cacheprovider", *session.posargs, env=shared_environment())

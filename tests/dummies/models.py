@@ -1,0 +1,17 @@
+"""Tiny models for fast tests: the real skeleton and blocks at a fraction of the width."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from imse.unet import ModelConfig, SpeechEnhancementNet
+
+TINY_IMSE = dataclasses.replace(ModelConfig(), dense_channel=8, heads=(2, 4, 6), blocks_per_stage=1)
+
+
+def tiny_model(config: ModelConfig = TINY_IMSE, seed: int = 0) -> SpeechEnhancementNet:
+    """A randomly initialised small model, deterministic from `seed`."""
+    torch.manual_seed(seed)
+    return SpeechEnhancementNet(config).eval()

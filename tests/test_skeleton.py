@@ -1,0 +1,119 @@
+"""The skeleton: parameter counts, the authors' key mapping, and the enhancement plan."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from imse.enhance import _full_length, _segments, enhance
+from imse.idconv import InceptionDepthwiseEmbedding
+from imse.mala import MagnitudeAwareLinearAttention, rotate_pairs
+from imse.registry import registry
+from imse.upstream import UpstreamMismatch, load_upstream_state_dict, upstream_key_map
+from tests.dummies.audio_files import speech_like
+from tests.dummies.models import tiny_model
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def test_imse_has_432995_parameters():
+    assert parameter_count(registry.build("imse")) == 432_995
+
+
+def test_paper_count_leaves_out_the_idconv_pointwise_projections():
+    """The paper prints 0.427M: the total less the seven IDConv 1x1 projections (inferred)."""
+    model = registry.build("imse")
+    pointwise = [
+        module.pointwise.weight.numel()
+        for module in model.modules()
+        if isinstance(module, InceptionDepthwiseEmbedding)
+    ]
+    assert len(pointwise) == 7
+    assert sum(pointwise) == 5_376
+    paper_convention = parameter_count(model) - sum(pointwise)
+    assert paper_convention == 427_619
+    assert f"{paper_convention // 1000 / 1000:.3f}M" == "0.427M"  # the paper truncates
+
+
+def test_every_upstream_key_is_distinct():
+    mapping = upstream_key_map(registry.build("imse"))
+    assert len(set(mapping.values())) == len(mapping)
+
+
+def test_strict_loading_refuses_missing_extra_and_wrong_constants(checkpoint_dir):
+    state = torch.load(checkpoint_dir / "imse" / "g_best_pesq_3.399", map_location="cpu", weights_only=True)
+    state = state["generator"]
+    model = registry.build("imse")
+    missing = dict(state)
+    missing.pop("TCFTransformer.latent.mhca_blks.0.transformer_layers.2.mala.lepe.bias")
+    with pytest.raises(UpstreamMismatch, match="1 tensors missing"):
+        load_upstream_state_dict(model, missing)
+    extra = dict(state, **{"TCFTransformer.extra.weight": torch.zeros(1)})
+    with pytest.raises(UpstreamMismatch, match="1 unused"):
+        load_upstream_state_dict(model, extra)
+    angle_key = "TCFTransformer.encoder_level1.mhca_blks.0.transformer_layers.0.rope.angle"
+    wrong = dict(state, **{angle_key: state[angle_key] * 2})
+    with pytest.raises(UpstreamMismatch, match="rope.angle differs"):
+        load_upstream_state_dict(model, wrong)
+
+
+def test_rotate_pairs_matches_definition():
+    x = torch.arange(8.0).reshape(1, 1, 8, 1)
+    assert rotate_pairs(x).flatten().tolist() == [-1, 0, -3, 2, -5, 4, -7, 6]
+
+
+def test_mala_is_linear_in_length():
+    """Doubling the time axis doubles the attention's matmul work, not quadruples it."""
+    attention = MagnitudeAwareLinearAttention(16, 2)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def flops(frames: int) -> int:
+        with FlopCounterMode(display=False) as counter:
+            attention(torch.randn(1, 16, frames, 32))
+        return counter.get_total_flops()
+
+    assert flops(64) == 2 * flops(32)
+
+
+@pytest.mark.parametrize("length", [1_000, 30_700, 30_701, 61_400, 75_085, 99_946])
+def test_segment_plan_covers_the_utterance_once(length):
+    size = 30_700
+    plan = _segments(length, size)
+    covered = []
+    for index, (start, keep_from, keep_to) in enumerate(plan):
+        covered.extend(range(start + keep_from, start + keep_to))
+        if index < len(plan) - 1 or length >= size:
+            assert start + size <= max(length, size)
+    assert covered == list(range(length))
+
+
+@pytest.mark.parametrize("length", [510, 16_000, 16_300, 30_700, 33_333])
+def test_full_mode_pads_to_a_multiple_of_four_frames(length):
+    padded = _full_length(length, registry.build("imse").config.stft)
+    assert padded >= length and (padded // 100 + 1) % 4 == 0 and padded - length < 400
+
+
+@pytest.mark.parametrize("mode", ["segmented", "full"])
+def test_enhancement_keeps_length_and_is_finite(mode):
+    model = tiny_model()
+    noisy = speech_like(seconds=2.3)
+    output = enhance(noisy, model, mode)
+    assert output.shape == noisy.shape and output.dtype == noisy.dtype
+    assert torch.isfinite(torch.from_numpy(output)).all()
+    assert output.std() > 0
+
+
+def test_enhancement_is_scale_invariant():
+    """RMS normalisation in front: a louder input gives a proportionally louder output."""
+    model = tiny_model()
+    noisy = speech_like(seconds=1.5)
+    quiet, loud = enhance(noisy, model), enhance(noisy * 8, model)
+    assert abs(loud / 8 - quiet).max() < 1e-5 * abs(quiet).max() + 1e-7
+
+
+def test_unet_rejects_frame_counts_not_divisible_by_four():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="divisible by 4"):
+        model(torch.rand(1, 256, 161), torch.rand(1, 256, 161))
