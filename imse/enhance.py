@@ -52,7 +52,7 @@ def _segments(length: int, segment_size: int) -> list[tuple[int, int, int]]:
     return plan
 
 
-def _full_length(length: int, stft: STFTConfig) -> int:
+def padded_length(length: int, stft: STFTConfig) -> int:
     """The shortest length >= `length` whose centred STFT has a multiple of 4 frames."""
     frames = stft.frames(length)
     frames += (-frames) % 4
@@ -79,7 +79,7 @@ def enhance(
         raise EnhancementError("input is all zeros (silent); nothing to enhance") from error
     normalised = (noisy * factor)[None]
     if mode == "full":
-        padded = torch.nn.functional.pad(normalised, (0, _full_length(length, config.stft) - length))
+        padded = torch.nn.functional.pad(normalised, (0, padded_length(length, config.stft) - length))
         output = _run(model, padded, config.stft)[0, :length]
     else:
         size = config.segment_size

@@ -93,7 +93,7 @@ class MagnitudeAwareLinearAttention(nn.Module):
 
         # z = q . mean(k) * d^-0.5, before the rotary embedding: [batch, heads, 1, N]
         key_mean = key.mean(dim=-1, keepdim=True)
-        z = (query * key_mean).sum(dim=-2, keepdim=True) * self.scale
+        z = torch.matmul(key_mean.transpose(-1, -2), query) * self.scale
 
         sin, cos = self.rotary(time, frequency, x.device, x.dtype)
         query = query * cos + rotate_pairs(query) * sin

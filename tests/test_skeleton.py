@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from imse.enhance import _full_length, _segments, enhance
+from imse.enhance import padded_length, _segments, enhance
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention, rotate_pairs
 from imse.registry import registry
@@ -91,7 +91,7 @@ def test_segment_plan_covers_the_utterance_once(length):
 
 @pytest.mark.parametrize("length", [510, 16_000, 16_300, 30_700, 33_333])
 def test_full_mode_pads_to_a_multiple_of_four_frames(length):
-    padded = _full_length(length, registry.build("imse").config.stft)
+    padded = padded_length(length, registry.build("imse").config.stft)
     assert padded >= length and (padded // 100 + 1) % 4 == 0 and padded - length < 400
 
 

@@ -1,0 +1,341 @@
+"""Parameters, MACs, latency and memory, measured the same way for every registered model.
+
+    python -m bench.complexity --model imse muse [--format csv|markdown] [--output FILE]
+
+MACs are multiply-accumulates (FLOPs = 2 MACs) of the network on its (magnitude, phase)
+input; the STFT and iSTFT around it are not counted. Two counters are run and compared:
+fvcore (traced) and ptflops with its aten backend passed explicitly (its default pytorch
+backend skips matmul and einsum). Every operator a counter treated as zero is listed.
+
+Parameters are given twice: the total, and the paper's convention, which leaves out the
+1x1 pointwise projections of IDConv embeddings (the paper's 0.427M for IMSE is 432,995 less
+those 5,376 weights; inferred, not stated by the authors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import multiprocessing
+import os
+import platform
+import re
+import resource
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bench.provenance import package_versions
+from imse.enhance import enhance, padded_length
+from imse.idconv import InceptionDepthwiseEmbedding
+from imse.registry import registry
+from imse.unet import SpeechEnhancementNet
+
+SAMPLE_RATE = 16_000
+ONE_SECOND = 16_300
+"""1 s of 16 kHz audio gives 161 frames, which the U-Net rejects; 16,300 samples give 164."""
+TRAINING_SEGMENT = 30_700
+SCALING_SECONDS = (1, 2, 4, 8, 16)
+DATA_MOVEMENT = {
+    "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "unsqueeze", "squeeze", "select", "slice",
+    "split", "split_with_sizes", "chunk", "expand", "detach", "empty", "clone", "cat", "stack", "repeat", "arange",
+    "unflatten", "flatten", "pixel_shuffle", "pixel_unshuffle", "contiguous", "copy_", "alias", "lift_fresh",
+}
+"""Operators that move data without arithmetic; they are left out of the skipped lists."""
+
+BLOCK_TYPES = ("embedding", "attention", "feedforward", "norm", "unet-resampling", "encoder-decoder")
+
+
+def parameter_counts(model: SpeechEnhancementNet) -> tuple[int, int]:
+    """(total, paper convention): the convention leaves out IDConv's pointwise projections."""
+    total = sum(parameter.numel() for parameter in model.parameters())
+    pointwise = sum(
+        module.pointwise.weight.numel()
+        for module in model.modules()
+        if isinstance(module, InceptionDepthwiseEmbedding)
+    )
+    return total, total - pointwise
+
+
+def network_inputs(model: SpeechEnhancementNet, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (magnitude, phase) of the shape the STFT gives for `samples` samples."""
+    stft = model.config.stft
+    shape = (1, stft.frequency_bins, stft.frames(samples))
+    generator = torch.Generator().manual_seed(0)
+    return torch.rand(shape, generator=generator), (torch.rand(shape, generator=generator) - 0.5) * 6.28
+
+
+_BLOCK_SUFFIXES = {".embedding": "embedding", ".attention": "attention", ".feedforward": "feedforward",
+                   "_norm": "norm"}
+
+
+def split_by_block(by_module: dict[str, int], total: int) -> dict[str, int]:
+    """Split a per-module count (children included in parents) into disjoint block types.
+
+    Each embedding, attention, feed-forward and norm module is counted whole; the dense
+    encoder and the two decoders are "encoder-decoder"; what remains of the U-Net (down-
+    and upsampling, channel reduction, output convs, residual additions) is "unet-resampling".
+    """
+    split = dict.fromkeys(BLOCK_TYPES, 0)
+    for name, count in by_module.items():
+        for suffix, kind in _BLOCK_SUFFIXES.items():
+            if name.startswith("unet.") and name.endswith(suffix):
+                split[kind] += count
+    split["encoder-decoder"] = sum(by_module.get(name, 0) for name in ("encoder", "mask_decoder", "phase_decoder"))
+    split["unet-resampling"] = total - sum(split.values())
+    return split
+
+
+@dataclass
+class MacCount:
+    """One counter's total, its split by block type, and the operators it did not count."""
+
+    total: int
+    by_block: dict[str, int]
+    skipped: list[str]
+
+
+def fvcore_macs(model: SpeechEnhancementNet, samples: int) -> MacCount:
+    """fvcore's count (its "flops" are MACs for conv and matmul)."""
+    from fvcore.nn import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(model, network_inputs(model, samples))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    total = int(analysis.total())
+    return MacCount(total, split_by_block(analysis.by_module(), total), _arithmetic(analysis.unsupported_ops()))
+
+
+def _arithmetic(operators) -> list[str]:
+    """Operator names without their namespace, data movement dropped, sorted."""
+    names = {re.sub(r"^aten(::|\.)", "", str(name)) for name in operators}
+    return sorted(names - DATA_MOVEMENT)
+
+
+class _KeywordInputs(torch.nn.Module):
+    """ptflops calls model(batch); this passes (magnitude, phase) on, on the meta device."""
+
+    def __init__(self, model: SpeechEnhancementNet, samples: int) -> None:
+        super().__init__()
+        self.inputs = tuple(tensor.to("meta") for tensor in network_inputs(model, samples))
+        self.model = copy.deepcopy(model).to("meta")
+
+    def forward(self, _: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.model(*self.inputs)
+
+
+def ptflops_macs(model: SpeechEnhancementNet, samples: int) -> MacCount:
+    """ptflops with the aten backend; its zero-op warnings are parsed into the skipped list.
+
+    It runs on the meta device: shapes only, no arithmetic, so long inputs cost nothing.
+    """
+    from ptflops import get_model_complexity_info
+
+    stream = io.StringIO()
+    macs, _ = get_model_complexity_info(
+        _KeywordInputs(model, samples), (1,), as_strings=False, backend="aten",
+        print_per_layer_stat=False, verbose=True, ost=stream,
+    )
+    if macs is None:
+        raise RuntimeError(f"ptflops failed:\n{stream.getvalue()}")
+    skipped = re.findall(r"Warning: (\S+) operation is treated as a zero-op", stream.getvalue())
+    return MacCount(int(macs), {}, _arithmetic(skipped))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def latency(
+    model: SpeechEnhancementNet, seconds: float, mode: str, threads: int, repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Median and p90 wall time of `imse.enhance` on `seconds` of audio, and the real-time factor."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        audio = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32) * 0.1
+        times = []
+        for index in range(warmup + repeats):
+            start = time.perf_counter()
+            enhance(audio, model, mode)
+            if index >= warmup:
+                times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    median = statistics.median(times)
+    return {"median_s": median, "p90_s": _percentile(times, 90), "rtf": median / seconds}
+
+
+def _memory_probe(model_name: str, seconds: float, mode: str, queue: multiprocessing.Queue) -> None:
+    model = registry.build(model_name).eval()
+    audio = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32) * 0.1
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    enhance(audio, model, mode)
+    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+
+
+def peak_memory_mb(model_name: str, seconds: float, mode: str) -> float:
+    """Peak resident memory one enhancement adds, in MiB, measured in a fresh process."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_memory_probe, args=(model_name, seconds, mode, queue))
+    process.start()
+    value = queue.get(timeout=600)
+    process.join()
+    return float(value)
+
+
+def gpu_latency(model: SpeechEnhancementNet, samples: int, repeats: int = 20) -> float | None:
+    """Median forward time on the GPU with CUDA events, in seconds; None without a GPU."""
+    if not torch.cuda.is_available():
+        return None
+    device_model = model.to("cuda")
+    inputs = tuple(tensor.cuda() for tensor in network_inputs(model, samples))
+    times = []
+    with torch.inference_mode():
+        for index in range(repeats + 3):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            device_model(*inputs)
+            end.record()
+            torch.cuda.synchronize()
+            if index >= 3:
+                times.append(start.elapsed_time(end) / 1000)
+    model.to("cpu")
+    return statistics.median(times)
+
+
+@dataclass
+class ComplexityRow:
+    """Everything measured for one model, flat, for the CSV."""
+
+    model: str
+    parameters: int
+    parameters_paper_convention: int
+    macs_1s_fvcore: int
+    macs_1s_ptflops: int
+    macs_segment_fvcore: int
+    macs_segment_ptflops: int
+    counter_difference_percent: float
+    fvcore_skipped: str
+    ptflops_skipped: str
+    latency: dict[str, float] = field(default_factory=dict)
+    peak_memory_mb: float | None = None
+    gpu_forward_s: float | None = None
+
+
+def measure(model_name: str, latency_seconds: float = 4.0, repeats: int = 5, memory: bool = True) -> ComplexityRow:
+    """Parameters, MACs by both counters, latency at 1 and all threads in both modes, memory."""
+    model = registry.build(model_name).eval()
+    total, paper = parameter_counts(model)
+    one_second = (fvcore_macs(model, ONE_SECOND), ptflops_macs(model, ONE_SECOND))
+    segment = (fvcore_macs(model, TRAINING_SEGMENT), ptflops_macs(model, TRAINING_SEGMENT))
+    difference = 100 * abs(one_second[0].total - one_second[1].total) / one_second[1].total
+    row = ComplexityRow(
+        model_name, total, paper, one_second[0].total, one_second[1].total, segment[0].total, segment[1].total,
+        round(difference, 3), " ".join(one_second[0].skipped), " ".join(one_second[1].skipped),
+    )
+    all_threads = os.cpu_count() or 1
+    with torch.inference_mode():
+        for mode in ("segmented", "full"):
+            for threads in sorted({1, all_threads}):
+                timing = latency(model, latency_seconds, mode, threads, repeats)
+                for key, value in timing.items():
+                    row.latency[f"{mode}_{threads}thread_{key}"] = round(value, 4)
+    if memory:
+        row.peak_memory_mb = round(peak_memory_mb(model_name, latency_seconds, "segmented"), 1)
+    row.gpu_forward_s = gpu_latency(model, TRAINING_SEGMENT)
+    return row
+
+
+def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = 3) -> list[dict]:
+    """MACs (fvcore, by block type) and single-pass latency for growing input lengths."""
+    model = registry.build(model_name).eval()
+    rows = []
+    for duration in seconds:
+        samples = padded_length(duration * SAMPLE_RATE, model.config.stft)
+        count = fvcore_macs(model, samples)
+        with torch.inference_mode():
+            timing = latency(model, samples / SAMPLE_RATE, "full", torch.get_num_threads(), repeats)
+        rows.append({
+            "model": model_name, "seconds": duration, "samples": samples, "macs": count.total,
+            **{f"macs_{kind}": count.by_block.get(kind, 0) for kind in BLOCK_TYPES},
+            "latency_median_s": round(timing["median_s"], 4), "rtf": round(timing["rtf"], 4),
+        })
+    return rows
+
+
+def machine_description() -> dict[str, str]:
+    return {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu_count": str(os.cpu_count()),
+        "torch_threads": str(torch.get_num_threads()),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+def _flatten(row: ComplexityRow) -> dict:
+    values = asdict(row)
+    values.update(values.pop("latency"))
+    return values
+
+
+def write_table(rows: list[dict], output: Path | None, output_format: str, provenance: dict) -> str:
+    import pandas
+
+    frame = pandas.DataFrame(rows)
+    for key, value in provenance.items():
+        frame[key] = value
+    text = frame.to_markdown(index=False) if output_format == "markdown" else frame.to_csv(index=False)
+    if output is not None:
+        from imse.atomic import atomic_write_text
+
+        atomic_write_text(output, text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.complexity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", nargs="+", default=None, help="registered models (default: all)")
+    parser.add_argument("--format", choices=("csv", "markdown"), default="csv")
+    parser.add_argument("--output", type=Path, help="write the table here (default: print it)")
+    parser.add_argument("--scaling-output", type=Path, help="also write MACs/latency against input length here")
+    parser.add_argument("--latency-seconds", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe (a fresh process)")
+    arguments = parser.parse_args(argv)
+
+    names = arguments.model or registry.model_names()
+    try:
+        for name in names:
+            registry.model(name)
+    except KeyError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    provenance = {
+        "source": "measured",
+        "command": "python -m bench.complexity " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **machine_description(),
+        "versions": " ".join(f"{k}={v}" for k, v in package_versions().items()),
+    }
+    rows = []
+    for name in tqdm(names, desc="complexity", unit="model"):
+        rows.append(_flatten(measure(name, arguments.latency_seconds, arguments.repeats, not arguments.no_memory)))
+    if not torch.cuda.is_available():
+        print("note: no CUDA device; GPU latency skipped", file=sys.stderr)
+    print(write_table(rows, arguments.output, arguments.format, provenance))
+    if arguments.scaling_output:
+        scaled = [row for name in names for row in scaling(name, repeats=max(1, arguments.repeats // 2))]
+        write_table(scaled, arguments.scaling_output, "csv", provenance)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
