@@ -66,7 +66,9 @@ class OnePathFusion(nn.Module):
 
     With one path its softmax is exactly 1, so the output is the input, bit for bit.
     It is kept for its parameters alone, so that the authors' weights load strictly and
-    the parameter count matches theirs; forward skips the arithmetic.
+    the parameter count matches theirs; forward skips the arithmetic. Upstream's gradient
+    for them is exactly zero; ours is None, so AdamW's weight decay leaves them alone,
+    which changes their stored values but never an output.
     """
 
     def __init__(self, channels: int, reduction: int = 8) -> None:

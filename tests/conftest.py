@@ -38,7 +38,7 @@ def sample_dir(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def enhanced_sample(checkpoint_dir: Path, sample_dir: Path, tmp_path_factory) -> "callable":
+def enhanced_sample(checkpoint_dir: Path, sample_dir: Path, tmp_path_factory) -> callable:
     """Enhance the 12 sample files once per bundle per session; returns bundle -> directory."""
     from imse.enhance import enhance_files, find_inputs
     from imse.loading import load_model

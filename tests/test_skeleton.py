@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from imse.enhance import padded_length, _segments, enhance
+from imse.enhance import _segments, enhance, padded_length
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention, rotate_pairs
 from imse.registry import registry

@@ -1,0 +1,164 @@
+"""baselines.muse.deformable against a per-point reference and against torchvision's rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from baselines.muse.deformable import DeformConv2d, deform_conv2d
+from tests.dummies.reference_deformable import reference_deform_conv2d
+
+
+@dataclass(frozen=True)
+class Case:
+    in_channels: int
+    out_channels: int
+    groups: int
+    offset_groups: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: int
+    padding: int
+    dilation: int
+    bias: bool
+
+
+CASES = {
+    "depthwise_like_muse": Case(4, 4, 4, 1, 5, 6, (3, 3), 1, 1, 1, False),
+    "grouped_two_offset_groups_strided": Case(4, 6, 2, 2, 5, 4, (3, 3), 2, 1, 1, True),
+    "dense_dilated_unpadded": Case(2, 3, 1, 1, 6, 5, (3, 3), 1, 0, 2, True),
+    "rectangular_kernel": Case(3, 3, 3, 3, 4, 5, (1, 3), 1, 0, 1, False),
+}
+
+
+def make_case(name: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random float64 input, weight, bias and offsets up to +-3 (so many points fall outside
+    the map), with the first output row's offsets rounded to integers so that points land
+    exactly on the border and just outside it."""
+    case = CASES[name]
+    kernel_h, kernel_w = case.kernel
+    generator = torch.Generator().manual_seed(seed)
+    out_h = (case.height + 2 * case.padding - case.dilation * (kernel_h - 1) - 1) // case.stride + 1
+    out_w = (case.width + 2 * case.padding - case.dilation * (kernel_w - 1) - 1) // case.stride + 1
+    options = {"dtype": torch.float64, "generator": generator}
+    input = torch.randn(2, case.in_channels, case.height, case.width, **options)
+    weight = torch.randn(case.out_channels, case.in_channels // case.groups, kernel_h, kernel_w, **options)
+    bias = torch.randn(case.out_channels, **options) if case.bias else None
+    offset = torch.rand(2, 2 * case.offset_groups * kernel_h * kernel_w, out_h, out_w, **options) * 6 - 3
+    offset[:, :, 0] = offset[:, :, 0].round()
+    return input, offset, weight, bias, case.stride, case.padding, case.dilation
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_forward_and_gradients_match_reference(name: str) -> None:
+    input, offset, weight, bias, stride, padding, dilation = make_case(name)
+    leaves = [tensor.requires_grad_() for tensor in (input, offset, weight, bias) if tensor is not None]
+    fast = deform_conv2d(input, offset, weight, bias, stride, padding, dilation)
+    slow = reference_deform_conv2d(input, offset, weight, bias, stride, padding, dilation)
+    assert fast.shape == slow.shape
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-12)
+
+    upstream = torch.randn(fast.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    fast_grads = torch.autograd.grad(fast, leaves, upstream)
+    slow_grads = torch.autograd.grad(slow, leaves, upstream)
+    for fast_grad, slow_grad in zip(fast_grads, slow_grads, strict=True):
+        torch.testing.assert_close(fast_grad, slow_grad, rtol=0, atol=1e-12)
+
+
+def test_gradcheck_depthwise_and_grouped() -> None:
+    generator = torch.Generator().manual_seed(2)
+    options = {"dtype": torch.float64, "generator": generator}
+    for groups, out_channels in ((4, 4), (2, 2)):
+        input = torch.randn(1, 4, 4, 3, **options).requires_grad_()
+        weight = torch.randn(out_channels, 4 // groups, 3, 3, **options).requires_grad_()
+        bias = torch.randn(out_channels, **options).requires_grad_()
+        # Keep every point at least 0.1 from an integer: bilinear sampling has kinks there.
+        offset = torch.randint(-2, 2, (1, 18, 4, 3), **options) + 0.1 + 0.8 * torch.rand(1, 18, 4, 3, **options)
+        offset.requires_grad_()
+        assert torch.autograd.gradcheck(
+            lambda i, o, w, b: deform_conv2d(i, o, w, b, padding=1), (input, offset, weight, bias)
+        )
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_zero_offsets_equal_plain_convolution(groups: int) -> None:
+    generator = torch.Generator().manual_seed(3)
+    input = torch.randn(2, 4, 7, 9, generator=generator)
+    weight = torch.randn(4, 4 // groups, 3, 3, generator=generator)
+    bias = torch.randn(4, generator=generator)
+    offset = torch.zeros(2, 18, 4, 5)
+    expected = F.conv2d(input, weight, bias, stride=2, padding=1, dilation=1, groups=groups)
+    torch.testing.assert_close(deform_conv2d(input, offset, weight, bias, stride=2, padding=1), expected)
+
+
+def test_border_follows_torchvision() -> None:
+    """A 1x1 tap moved by exactly -1 row samples y = -1 (value 0, yet d/dy = the row below,
+    as torchvision's coordinate weight has it); moved to y = H samples nothing at all."""
+    image = torch.arange(1.0, 7.0, dtype=torch.float64).view(1, 1, 2, 3)
+    weight = torch.ones(1, 1, 1, 1, dtype=torch.float64)
+    offset = torch.zeros(1, 2, 2, 3, dtype=torch.float64)
+    offset[0, 0, 0] = -1.0  # row 0 -> y = -1
+    offset[0, 0, 1] = 1.0  # row 1 -> y = 2 = H
+    offset.requires_grad_()
+    output = deform_conv2d(image, offset, weight)
+    assert torch.equal(output.detach(), torch.zeros(1, 1, 2, 3, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(output.sum(), offset)
+    torch.testing.assert_close(grad[0, 0, 0], image[0, 0, 0])
+    assert torch.equal(grad[0, 0, 1], torch.zeros(3, dtype=torch.float64))
+    assert torch.equal(grad[0, 1], torch.zeros(2, 3, dtype=torch.float64))
+
+
+def test_half_pixel_shift_is_the_neighbour_mean() -> None:
+    image = torch.tensor([[[[1.0, 3.0, 7.0]]]])
+    offset = torch.zeros(1, 2, 1, 3)
+    offset[0, 1] = 0.5
+    output = deform_conv2d(image, offset, torch.ones(1, 1, 1, 1))
+    # The last point sits halfway to a column outside the map, which counts as 0.
+    torch.testing.assert_close(output, torch.tensor([[[[2.0, 5.0, 3.5]]]]))
+
+
+def test_float32_agrees_with_float64() -> None:
+    input, offset, weight, bias, stride, padding, dilation = make_case("depthwise_like_muse", seed=4)
+    exact = deform_conv2d(input, offset, weight, bias, stride, padding, dilation)
+    single = deform_conv2d(input.float(), offset.float(), weight.float(), None, stride, padding, dilation)
+    torch.testing.assert_close(single.double(), exact, rtol=1e-5, atol=1e-5)
+
+
+def test_rejects_mismatched_offsets() -> None:
+    with pytest.raises(ValueError, match="offset must be"):
+        deform_conv2d(torch.zeros(1, 2, 5, 5), torch.zeros(1, 17, 5, 5), torch.zeros(2, 1, 3, 3), padding=1)
+    with pytest.raises(ValueError, match="offset must be"):
+        deform_conv2d(torch.zeros(1, 2, 5, 5), torch.zeros(1, 18, 4, 5), torch.zeros(2, 1, 3, 3), padding=1)
+
+
+def test_module_holds_torchvision_shaped_weight() -> None:
+    layer = DeformConv2d(16, 16, 3, padding=1, groups=16, bias=False)
+    assert dict(layer.named_parameters()).keys() == {"weight"}
+    assert layer.weight.shape == (16, 1, 3, 3)
+    input = torch.randn(1, 16, 6, 5)
+    torch.testing.assert_close(
+        layer(input, torch.zeros(1, 18, 6, 5)), F.conv2d(input, layer.weight, padding=1, groups=16)
+    )
+
+
+def test_benchmark_muse_sized_forward_backward(benchmark) -> None:
+    """Forward and backward at MUSE's largest map, [2, 16, 308, 128] depthwise 3x3, on one
+    thread. Skipped by default; run with `-o addopts= --benchmark-only`."""
+    generator = torch.Generator().manual_seed(5)
+    input = torch.randn(2, 16, 308, 128, generator=generator, requires_grad=True)
+    offset = (2 * torch.rand(2, 18, 308, 128, generator=generator) - 1).requires_grad_()
+    weight = torch.randn(16, 1, 3, 3, generator=generator, requires_grad=True)
+
+    def step() -> None:
+        deform_conv2d(input, offset, weight, padding=1).sum().backward()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        benchmark.pedantic(step, rounds=10, warmup_rounds=1)
+    finally:
+        torch.set_num_threads(threads)

@@ -1,0 +1,57 @@
+"""One registry: names map to architectures; the ablations are other pairs of the same blocks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from imse.registry import registry
+
+
+def parameters(module: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def test_registered_models_and_bundles():
+    assert {"imse", "muse", "imse-de", "imse-taylor"} <= set(registry.model_names())
+    assert {"imse-vb-3.399", "imse-vb-3.373", "muse-vb"} <= set(registry.bundle_names())
+    assert registry.bundle("muse-vb").model == "muse"
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(KeyError, match="imse-taylor.*muse"):
+        registry.model("mse")
+
+
+def test_muse_has_513015_parameters():
+    assert parameters(registry.build("muse")) == 513_015
+
+
+def test_every_swapped_block_accounts_for_the_count_difference():
+    """A hybrid's count is IMSE's plus what its swapped blocks add; the swaps add up to MUSE."""
+    models = {name: registry.build(name) for name in ("imse", "muse", "imse-de", "imse-taylor")}
+
+    def block_parameters(model, kind: str) -> int:
+        stages = [module for name, module in model.unet.named_children() if hasattr(module, "blocks")]
+        if kind == "embedding":
+            return sum(parameters(stage.embedding) for stage in stages)
+        return sum(parameters(block.attention) for stage in stages for block in stage.blocks)
+
+    counts = {name: parameters(model) for name, model in models.items()}
+    embedding_swap = block_parameters(models["muse"], "embedding") - block_parameters(models["imse"], "embedding")
+    attention_swap = block_parameters(models["muse"], "attention") - block_parameters(models["imse"], "attention")
+    assert counts["imse-de"] == counts["imse"] + embedding_swap
+    assert counts["imse-taylor"] == counts["imse"] + attention_swap
+    assert counts["muse"] == counts["imse"] + embedding_swap + attention_swap
+    assert (counts["imse-de"], counts["imse-taylor"]) == (438_583, 507_427)
+
+
+@pytest.mark.parametrize("name", ["muse", "imse-de", "imse-taylor"])
+def test_each_model_trains_a_step(name):
+    model = registry.build(name, dense_channel=8, blocks_per_stage=1)
+    magnitude, phase = torch.rand(1, 256, 16), torch.rand(1, 256, 16)
+    enhanced_magnitude, enhanced_phase, _ = model(magnitude, phase)
+    (enhanced_magnitude.mean() + enhanced_phase.mean()).backward()
+    without_gradient = [name for name, parameter in model.named_parameters() if parameter.grad is None]
+    # only the one-path fusion's parameters, which cannot affect the output (its softmax is exactly 1)
+    assert without_gradient and all(".fusion." in name for name in without_gradient)
