@@ -1,0 +1,132 @@
+"""The per-utterance results table: its columns, its CSV form, and the check that a file is intact.
+
+One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi, status, reason, then
+any optional measures (estoi, pesq_nb), then variant and truncated_samples. Scores are
+rounded to 6 decimals when a row is made, so a table read back summarises exactly as the
+one that was written. NaN is written as "nan".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from pathlib import Path
+
+from bench.metrics import FAILED, METRICS, OK
+from imse.atomic import atomic_write_text
+
+OPTIONAL_METRICS = ("estoi", "pesq_nb")
+DECIMALS = 6
+_KIND = re.compile(r"^([a-z0-9-]+): ")
+
+
+class TableError(ValueError):
+    """A results file that is missing, malformed or does not fit the run; the message names it."""
+
+
+def columns(optional: tuple[str, ...] = ()) -> list[str]:
+    """The header of a table with the given optional measures."""
+    unknown = set(optional) - set(OPTIONAL_METRICS)
+    if unknown:
+        raise ValueError(f"unknown optional measures {sorted(unknown)}")
+    extra = [name for name in OPTIONAL_METRICS if name in optional]
+    return ["utterance", *METRICS, "status", "reason", *extra, "variant", "truncated_samples"]
+
+
+def score_columns(header: list[str]) -> list[str]:
+    """The numeric score columns of a header, in order."""
+    return [name for name in header if name in METRICS or name in OPTIONAL_METRICS]
+
+
+def make_row(utterance: str, scores: dict, header: list[str]) -> dict:
+    """A table row from `score_pair`'s result (or a failure dict with the same keys)."""
+    row = {"utterance": utterance}
+    for name in score_columns(header):
+        value = float(scores.get(name, math.nan))
+        row[name] = round(value, DECIMALS) if math.isfinite(value) else math.nan
+    row["status"] = scores["status"]
+    row["reason"] = scores.get("reason", "")
+    row["variant"] = scores["variant"]
+    row["truncated_samples"] = int(scores.get("truncated_samples", 0))
+    return row
+
+
+def failure_kind(row: dict) -> str:
+    """The first failure kind named in a row's reason ("unknown" if it names none)."""
+    match = _KIND.match(row.get("reason", ""))
+    return match.group(1) if match else "unknown"
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.{DECIMALS}f}"
+    return str(value)
+
+
+def to_csv(rows: list[dict], header: list[str]) -> str:
+    """CSV text of rows, sorted by utterance so that the order never depends on scheduling."""
+    stream = io.StringIO()
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    for row in sorted(rows, key=lambda row: row["utterance"]):
+        writer.writerow([_format(row[name]) for name in header])
+    return stream.getvalue()
+
+
+def write_table(path: str | os.PathLike, rows: list[dict], header: list[str]) -> None:
+    """Write the table atomically (a killed run leaves the previous file, never half of one)."""
+    atomic_write_text(path, to_csv(rows, header))
+
+
+def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
+    """Rows and header of an intact table; TableError naming the file and the line otherwise.
+
+    Intact means: a known header, every row with all fields, a unique non-empty utterance,
+    numbers that parse, a known status, and finite scores in every "ok" row.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TableError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TableError(f"{path}: cannot be read ({error})") from error
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise TableError(f"{path}: empty or not CSV") from None
+    optional = tuple(name for name in header if name in OPTIONAL_METRICS)
+    if header != columns(optional):
+        raise TableError(f"{path}: header {header} is not a metrics table header {columns(optional)}")
+    scores = score_columns(header)
+    rows: list[dict] = []
+    seen: set[str] = set()
+    try:
+        for line, fields in enumerate(reader, start=2):
+            if len(fields) != len(header):
+                raise TableError(f"{path}:{line}: {len(fields)} fields, expected {len(header)} (truncated file?)")
+            row = dict(zip(header, fields, strict=True))
+            if not row["utterance"] or row["utterance"] in seen:
+                raise TableError(f"{path}:{line}: empty or repeated utterance {row['utterance']!r}")
+            seen.add(row["utterance"])
+            try:
+                for name in scores:
+                    row[name] = float(row[name])
+                row["truncated_samples"] = int(row["truncated_samples"])
+            except ValueError as error:
+                raise TableError(f"{path}:{line}: not a number ({error})") from None
+            if row["status"] not in (OK, FAILED):
+                raise TableError(f"{path}:{line}: unknown status {row['status']!r}")
+            if row["status"] == OK and not all(math.isfinite(row[name]) for name in scores):
+                raise TableError(f"{path}:{line}: status ok but a score is NaN")
+            rows.append(row)
+    except csv.Error as error:
+        raise TableError(f"{path}: malformed CSV ({error})") from error
+    variants = {row["variant"] for row in rows}
+    if len(variants) > 1:
+        raise TableError(f"{path}: mixes composite variants {sorted(variants)}")
+    return rows, header

@@ -1,0 +1,80 @@
+"""Enhancement speed: real-time factor of IMSE and MUSE, and the ratio to the authors' own code.
+
+    python -m pytest benchmarks/test_inference_speed.py --benchmark-enable
+
+For the ratio, point OFFICIAL_PYTHON at an environment with the official code's dependencies
+and OFFICIAL_IMSE_REPOSITORY / OFFICIAL_MUSE_REPOSITORY at checkouts of the authors'
+repositories; both codes then run on the same files, threads and machine, alternating, in
+one run. Without them the ratio is skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import soundfile
+import torch
+
+from imse.enhance import enhance
+from imse.loading import load_model
+
+BUNDLES = {"imse": "imse-vb-3.399", "muse": "muse-vb"}
+OFFICIAL_CHECKPOINTS = {"imse": "imse/g_best_pesq_3.399", "muse": "muse/g_best"}
+
+
+def _files(sample_dir: Path) -> list[Path]:
+    return sorted((sample_dir / "noisy").glob("*.wav"))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("mode", ["segmented", "full"])
+@pytest.mark.parametrize("system", sorted(BUNDLES))
+def test_enhancement_real_time_factor(benchmark, checkpoint_dir, sample_dir, system, mode, threads):
+    model = load_model(BUNDLES[system], cache_dir=checkpoint_dir).model
+    audio = [soundfile.read(path, dtype="float32")[0] for path in _files(sample_dir)]
+    seconds = sum(len(samples) for samples in audio) / 16_000
+    torch.set_num_threads(threads)
+
+    def run() -> None:
+        for samples in audio:
+            enhance(samples, model, mode)
+
+    benchmark.pedantic(run, rounds=2, warmup_rounds=1)
+    benchmark.extra_info.update(
+        audio_seconds=seconds, real_time_factor=benchmark.stats.stats.median / seconds, threads=threads
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("system", sorted(BUNDLES))
+def test_speed_ratio_to_official_code(checkpoint_dir, sample_dir, system, threads, record_property):
+    python = os.environ.get("OFFICIAL_PYTHON")
+    repository = os.environ.get(f"OFFICIAL_{system.upper()}_REPOSITORY")
+    if not python or not repository:
+        pytest.skip(f"set OFFICIAL_PYTHON and OFFICIAL_{system.upper()}_REPOSITORY to compare with the official code")
+    files = _files(sample_dir)
+    model = load_model(BUNDLES[system], cache_dir=checkpoint_dir).model
+    torch.set_num_threads(threads)
+    ours_total, official_total = 0.0, 0.0
+    for path in files:  # alternate per file, so drift in machine speed hits both alike
+        samples = soundfile.read(path, dtype="float32")[0]
+        start = time.perf_counter()
+        enhance(samples, model, "segmented")
+        ours_total += time.perf_counter() - start
+        output = subprocess.run(
+            [python, str(Path(__file__).with_name("official_inference.py")), "--repository", repository,
+             "--system", system, "--checkpoint", str(checkpoint_dir / OFFICIAL_CHECKPOINTS[system]),
+             "--threads", str(threads), str(path)],
+            check=True, capture_output=True, text=True, cwd="/tmp",
+        ).stdout
+        official_total += sum(json.loads(output.strip().splitlines()[-1]).values())
+    ratio = official_total / ours_total
+    record_property("speedup", ratio)
+    print(f"{system} {threads} thread(s): official {official_total:.2f} s, ours {ours_total:.2f} s, "
+          f"speed-up {ratio:.2f}x", file=sys.stderr)
