@@ -1,5 +1,5 @@
-"""Sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s enhance` (the sample job),
-`nox -s benchmarks` (speed figures, not run in CI).
+"""Sessions: `nox -s reproduce` (the main job), `nox -s lint tests regress` (what CI runs),
+`nox -s enhance` (enhance the sample), `nox -s benchmarks` (speed figures, not run in CI).
 
 Every session installs torch==2.13.0 first, so pip takes the CPU build and not a CUDA one.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "regress"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
@@ -41,6 +41,30 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
+
+
+@nox.session(python="3.11")
+def reproduce(session: nox.Session) -> None:
+    """The main job: complexity, bundles evaluated, smoke training, tables and plots into results/.
+
+    Extra arguments go to `python -m bench.reproduce`, e.g. `-- --profile paper --data SOURCE`.
+    """
+    install(session)
+    session.run("python", "-m", "bench.reproduce", *session.posargs, env=shared_environment())
+
+
+@nox.session(python="3.11")
+def regress(session: nox.Session) -> None:
+    """Fresh evaluations against results/baselines: fails when a number moves beyond its tolerance."""
+    install(session)
+    session.run("python", "-m", "bench.regress", *session.posargs, env=shared_environment())
+
+
+@nox.session(python="3.11")
+def tables(session: nox.Session) -> None:
+    """The comparison tables from results/ (default LaTeX); arguments go to bench.tables."""
+    install(session)
+    session.run("python", "-m", "bench.tables", *(session.posargs or ["--format", "latex"]))
 
 
 @nox.session(python="3.11")

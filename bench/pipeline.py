@@ -1,0 +1,176 @@
+"""Steps that `bench.reproduce` and `bench.regress` string together: export a test split,
+enhance it with some weights, score it, record where the numbers came from.
+
+Each step writes files with a manifest or a content key, so a killed run resumes: enhanced
+audio lives under a directory named by the weights' SHA-256 and the mode, and files already
+there are not enhanced again; `bench.evaluate` resumes its own tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.provenance import package_versions
+from bench.results import measured_table, provenance_path
+from imse.atomic import atomic_write_text
+from imse.audio import write_audio
+from imse.enhance import enhance_files, find_inputs
+from imse.loading import LoadedModel, load_model
+
+REPORTED_SYSTEMS = {"imse-vb-3.399": "IMSE", "imse-vb-3.373": "IMSE (v1)", "muse-vb": "MUSE", "noisy": "Noisy"}
+VARIANTS = ("loizou", "upstream-float")
+
+
+def work_dir() -> Path:
+    """$IMSE_BENCH_CACHE/reproduce, else ~/.cache/imse-bench/reproduce: audio and runs, not results."""
+    base = os.environ.get("IMSE_BENCH_CACHE") or Path.home() / ".cache" / "imse-bench"
+    return Path(base) / "reproduce"
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """A directory pair ready to enhance and score, and how it was made."""
+
+    name: str
+    clean: Path
+    noisy: Path
+    description: str
+
+
+def sample_test_set(shared: Path) -> TestSet:
+    """The 12 real VoiceBank+DEMAND test pairs in ../shared."""
+    root = shared / "vbdmd-sample"
+    return TestSet("vbdmd-sample", root / "clean", root / "noisy",
+                   "12 VoiceBank+DEMAND test pairs (16 kHz copies from CMGAN), ../shared/vbdmd-sample")
+
+
+def export_test_split(data: str, name: str, work: Path) -> TestSet:
+    """Write a source's test split as clean/ and noisy/ WAV directories, once (manifest last)."""
+    from bench.data import TEST, open_source
+
+    target = work / "data" / name
+    manifest = target / "manifest.json"
+    source = open_source(data)
+    if not manifest.exists():
+        count = 0
+        for utterance in source.utterances(TEST):
+            write_audio(target / "clean" / f"{utterance.id}.wav", utterance.clean, 16_000, "FLOAT")
+            write_audio(target / "noisy" / f"{utterance.id}.wav", utterance.noisy, 16_000, "FLOAT")
+            count += 1
+        atomic_write_text(manifest, json.dumps({"data": data, "source": source.name, "utterances": count}) + "\n")
+    return TestSet(name, target / "clean", target / "noisy", f"test split of {data!r} ({source.name})")
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the model code (imse/ and baselines/): cached audio is reused only by the same code."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted([*root.glob("imse/**/*.py"), *root.glob("baselines/**/*.py")]):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: str = "segmented") -> Path:
+    """Enhanced files of `test_set` by `loaded`, in a directory keyed by the weights, the code and the mode."""
+    output = work / "enhanced" / test_set.name / f"{loaded.sha256[:16]}-{code_fingerprint()[:16]}-{mode}"
+    inputs = find_inputs([test_set.noisy])
+    todo = [path for path in inputs if not (output / f"{path.stem}.wav").exists()]
+    if todo:
+        report = enhance_files(todo, loaded.model, output, mode, subtype="FLOAT")
+        if report.failures:
+            raise RuntimeError("enhancement failed for: " + "; ".join(message for _, message in report.failures))
+    return output
+
+
+def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant: str, scratch: Path,
+          jobs: int = 2) -> Path:
+    """Score with bench.evaluate, then publish to results/measured/<test set>/<system>.<variant>.csv.
+
+    Scoring happens in `scratch`, a directory keyed like the enhanced audio (by weights and
+    code), where it resumes safely; only complete tables and summaries reach results/.
+    """
+    from bench.evaluate import main as evaluate
+    from bench.evaluate import summary_path
+
+    scratch = scratch / f"{variant}.csv"
+    arguments = ["--clean-dir", str(test_set.clean), "--enhanced-dir", str(enhanced), "--output", str(scratch),
+                 "--variant", variant, "--jobs", str(jobs), "--quiet"]
+    if evaluate(arguments) != 0:
+        raise RuntimeError(f"python -m bench.evaluate {shlex.join(arguments)} failed")
+    output = measured_table(results, test_set.name, system, variant)
+    for source, target in ((scratch, output), (summary_path(scratch), summary_path(output))):
+        atomic_write_text(target, source.read_text())
+    return output
+
+
+def record_provenance(results: Path, test_set: TestSet, system: str, origin: str, **details) -> None:
+    """Write <system>.provenance.json: what produced the audio that was scored, and with what."""
+    document = {
+        "system": system, "origin": origin, "dataset": test_set.name, "data": test_set.description,
+        "reported_system": REPORTED_SYSTEMS.get(system, details.pop("reported_system", "")),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]), "versions": package_versions(), **details,
+    }
+    atomic_write_text(provenance_path(results, test_set.name, system), json.dumps(document, indent=2) + "\n")
+
+
+def evaluate_weights(checkpoint: str, test_set: TestSet, results: Path, work: Path, system: str, origin: str,
+                     **details) -> None:
+    """Load weights (bundle or file), enhance the test set, score both variants, record provenance."""
+    loaded = load_model(checkpoint, trust_unknown=origin != "upstream checkpoint")
+    enhanced = enhance_test_set(loaded, test_set, work)
+    for variant in VARIANTS:
+        score(test_set, enhanced, results, system, variant, enhanced.with_name(enhanced.name + "-scores"))
+    record_provenance(results, test_set, system, origin, model=loaded.model_name, weights=str(loaded.path),
+                      sha256=loaded.sha256, bundle=loaded.bundle.name if loaded.bundle else None,
+                      mode="segmented", **details)
+
+
+def evaluate_noisy(test_set: TestSet, results: Path, work: Path) -> None:
+    """The Noisy row: the unprocessed input scored as if it were enhanced."""
+    for variant in VARIANTS:
+        score(test_set, test_set.noisy, results, "noisy", variant, work / "enhanced" / test_set.name / "noisy-scores")
+    record_provenance(results, test_set, "noisy", "input", model=None)
+
+
+def per_utterance_improvement(results: Path, dataset: str, system: str, metric: str = "pesq") -> np.ndarray:
+    """metric(system) - metric(noisy) per utterance, over utterances scored ok for both."""
+    import pandas
+
+    enhanced = pandas.read_csv(measured_table(results, dataset, system, "loizou")).set_index("utterance")
+    noisy = pandas.read_csv(measured_table(results, dataset, "noisy", "loizou")).set_index("utterance")
+    both = enhanced.join(noisy, lsuffix="_system", rsuffix="_noisy", how="inner")
+    both = both[(both["status_system"] == "ok") & (both["status_noisy"] == "ok")]
+    return (both[f"{metric}_system"] - both[f"{metric}_noisy"]).to_numpy()
+
+
+class Skip(Exception):
+    """A step that cannot run here, with the reason to print."""
+
+
+def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Path:
+    """Train (or resume) one model with bench.train; returns the run's best checkpoint."""
+    import torch
+
+    from bench.train.__main__ import main as train
+
+    if profile == "paper" and not torch.cuda.is_available():
+        raise Skip(f"training {model} at the paper profile: it needs a GPU (100-200 epochs); none is present")
+    run = runs / f"{model}-{profile}-seed{seed}"
+    arguments = ["--model", model, "--data", data, "--profile", profile, "--out", str(run), "--seed", str(seed)]
+    if (run / "config.json").exists():
+        arguments.append("--resume")
+    if train(arguments) != 0:
+        raise RuntimeError(f"python -m bench.train {shlex.join(arguments)} failed")
+    best = run / "best.pt"
+    if not best.exists():
+        raise Skip(f"evaluating trained {model}: the run kept no best checkpoint (no finite validation PESQ)")
+    return best

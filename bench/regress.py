@@ -1,0 +1,176 @@
+"""Regression checks: a fresh evaluation against the baselines committed in results/baselines/.
+
+    python -m bench.regress [--check NAME ...] [--limit N] [--update]
+
+Each check enhances a test set with some weights (the authors' bundles, or a fresh smoke
+training run), scores it with the `loizou` variant, and compares every utterance's every
+metric with the baseline, within a tolerance set per metric. Any change to a model, the
+DSP, a metric or the training code that moves a number fails, with a readable diff, until
+the baseline is rewritten on purpose with --update. Nothing is cached between runs: the
+audio is enhanced afresh in a temporary directory every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import pipeline
+from bench.metrics.table import read_table
+from imse.atomic import atomic_write_text
+from imse.loading import load_model
+
+BASELINES = Path("results") / "baselines"
+METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi")
+
+OFFICIAL_TOLERANCES = {"pesq": 2e-3, "csig": 5e-3, "cbak": 5e-3, "covl": 5e-3, "ssnr": 2e-2, "stoi": 1e-3}
+"""Inference of fixed weights is deterministic on a CPU; these allow for other CPUs' float rounding only."""
+
+TRAINED_TOLERANCES = {"pesq": 0.05, "csig": 0.08, "cbak": 0.08, "covl": 0.08, "ssnr": 0.3, "stoi": 0.01}
+"""A smoke run is bit-reproducible on one machine; on another CPU, rounding compounds over its steps."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """Weights (a bundle, or `train:<model>` for a seeded smoke run) on a test set."""
+
+    weights: str
+    test_set: str
+    tolerances: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        return f"{self.weights.replace(':', '-')}@{self.test_set}"
+
+
+CHECKS = (
+    Check("imse-vb-3.399", "vbdmd-sample", OFFICIAL_TOLERANCES),
+    Check("muse-vb", "vbdmd-sample", OFFICIAL_TOLERANCES),
+    Check("imse-vb-3.399", "vb-mini", OFFICIAL_TOLERANCES),
+    Check("muse-vb", "vb-mini", OFFICIAL_TOLERANCES),
+    Check("train:imse", "vb-mini", TRAINED_TOLERANCES),
+)
+SEED = 1234
+
+
+def _test_set(name: str, work: Path, limit: int | None) -> pipeline.TestSet:
+    if name == "vbdmd-sample":
+        shared = os.environ.get("IMSE_BENCH_SHARED")
+        if not shared:
+            raise pipeline.Skip("IMSE_BENCH_SHARED is not set; the VoiceBank+DEMAND sample is in ../shared")
+        test_set = pipeline.sample_test_set(Path(shared))
+    else:
+        test_set = pipeline.export_test_split(name, name, work)
+    if limit is None:
+        return test_set
+    subset = work / "subset" / name
+    for kind, directory in (("clean", test_set.clean), ("noisy", test_set.noisy)):
+        (subset / kind).mkdir(parents=True, exist_ok=True)
+        for path in sorted(directory.glob("*.wav"))[:limit]:
+            target = subset / kind / path.name
+            if not target.exists():
+                target.symlink_to(path.resolve())
+    return pipeline.TestSet(name, subset / "clean", subset / "noisy", f"first {limit} of {test_set.description}")
+
+
+def measure(check: Check, work: Path, limit: int | None = None) -> dict[str, dict]:
+    """Fresh per-utterance loizou metrics of one check: utterance -> {metric: value, status}."""
+    test_set = _test_set(check.test_set, work, limit)
+    weights = check.weights
+    if weights.startswith("train:"):
+        weights = str(pipeline.train_run(weights.split(":", 1)[1], "smoke", SEED, "vb-mini", work / "runs"))
+    loaded = load_model(weights, trust_unknown=check.weights.startswith("train:"))
+    enhanced = pipeline.enhance_test_set(loaded, test_set, work)
+    table = pipeline.score(test_set, enhanced, work / "results", check.name, "loizou", work / "scores" / check.name)
+    rows, _ = read_table(table)
+    return {row["utterance"]: {"status": row["status"], **{m: row[m] for m in METRICS}} for row in rows}
+
+
+def compare(check: Check, baseline: dict, fresh: dict[str, dict], complete: bool = True) -> list[str]:
+    """Readable differences between a fresh measurement and its baseline; empty when within tolerance.
+
+    `complete`: the fresh run covered the whole test set, so a baseline utterance it lacks is a difference.
+    """
+    problems = []
+    expected = baseline["utterances"]
+    for utterance in sorted(set(fresh) - set(expected)):
+        problems.append(f"{check.name} {utterance}: not in the baseline")
+    if complete:
+        for utterance in sorted(set(expected) - set(fresh)):
+            problems.append(f"{check.name} {utterance}: in the baseline, missing from this run")
+    for utterance, values in sorted(fresh.items()):
+        if utterance not in expected:
+            continue
+        before = expected[utterance]
+        if values["status"] != before["status"]:
+            problems.append(f"{check.name} {utterance}: status {before['status']} -> {values['status']}")
+            continue
+        for metric in METRICS:
+            old, new = before[metric], values[metric]
+            if old is None or new != new:  # failed rows carry NaN/None: the status check covers them
+                continue
+            if abs(new - old) > check.tolerances[metric]:
+                problems.append(f"{check.name} {utterance} {metric}: {old:.4f} -> {new:.4f} "
+                                f"(moved {new - old:+.4f}, tolerance {check.tolerances[metric]})")
+    return problems
+
+
+def baseline_document(check: Check, fresh: dict[str, dict]) -> dict:
+    from bench.provenance import package_versions
+
+    return {
+        "check": check.name, "weights": check.weights, "test_set": check.test_set, "variant": "loizou",
+        "seed": SEED if check.weights.startswith("train:") else None, "tolerances": check.tolerances,
+        "source": "measured by python -m bench.regress --update", "versions": package_versions(),
+        "utterances": {u: {k: (None if isinstance(v, float) and v != v else v) for k, v in values.items()}
+                       for u, values in sorted(fresh.items())},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.regress", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", nargs="+", choices=[check.name for check in CHECKS], help="default: all")
+    parser.add_argument("--limit", type=int, help="only the first N utterances of each test set")
+    parser.add_argument("--update", action="store_true", help="rewrite the baselines from this run, on purpose")
+    parser.add_argument("--baselines", type=Path, default=BASELINES)
+    arguments = parser.parse_args(argv)
+    checks = [check for check in CHECKS if not arguments.check or check.name in arguments.check]
+    failures, skipped = [], []
+    with tempfile.TemporaryDirectory(prefix="imse-regress-") as temporary:
+        work = Path(temporary)
+        for check in checks:
+            print(f"==> {check.name}", file=sys.stderr, flush=True)
+            try:
+                fresh = measure(check, work, arguments.limit)
+            except pipeline.Skip as reason:
+                skipped.append(f"{check.name}: {reason}")
+                continue
+            path = arguments.baselines / f"{check.name}.json"
+            if arguments.update:
+                if arguments.limit:
+                    print("error: --update with --limit would write a partial baseline", file=sys.stderr)
+                    return 2
+                atomic_write_text(path, json.dumps(baseline_document(check, fresh), indent=2) + "\n")
+                print(f"updated {path}", file=sys.stderr)
+                continue
+            if not path.exists():
+                failures.append(f"{check.name}: no baseline at {path}; create it with --update")
+                continue
+            failures.extend(compare(check, json.loads(path.read_text()), fresh, arguments.limit is None))
+    for line in skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    if failures:
+        print(f"REGRESSION: {len(failures)} difference(s) beyond tolerance:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in failures), file=sys.stderr)
+        return 1
+    print(f"ok: {len(checks) - len(skipped)} checks within tolerance, {len(skipped)} skipped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

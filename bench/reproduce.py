@@ -1,0 +1,143 @@
+"""The main job: complexity, evaluation of the authors' weights, brief training, tables, plots.
+
+    python -m bench.reproduce [--profile smoke|paper] [--data SOURCE] [--results DIR] [--seed N]
+
+With no arguments (the `smoke` profile) it runs on this machine, offline, in about half an
+hour on 2 CPU cores: it measures complexity, evaluates the pretrained bundles on VB-mini's
+test split and on the real VoiceBank+DEMAND sample in ../shared (and on --data's test split
+when given), trains each registered model briefly on VB-mini and evaluates that, then writes
+the tables and plots. It says what it skipped and why. Every step resumes: a killed run
+picks up where it stopped. It only strings existing commands together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench import pipeline
+from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table
+from imse.atomic import atomic_write_text
+from imse.checkpoint import CheckpointError
+from imse.registry import registry
+
+SHARED_VARIABLE = "IMSE_BENCH_SHARED"
+COMPARISONS = (("imse-vb-3.399", "muse-vb"), ("trained-imse", "trained-muse"), ("imse-vb-3.399", "imse-vb-3.373"))
+
+
+class Log:
+    """What ran and what was skipped, printed as it goes and summarised at the end."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def step(self, message: str) -> None:
+        print(f"==> {message}", file=sys.stderr, flush=True)
+
+    def skip(self, message: str) -> None:
+        print(f"skipped: {message}", file=sys.stderr, flush=True)
+        self.skipped.append(message)
+
+
+def _test_sets(data: str | None, work: Path, log: Log) -> list[pipeline.TestSet]:
+    test_sets = [pipeline.export_test_split("vb-mini", "vb-mini", work)]
+    shared = os.environ.get(SHARED_VARIABLE)
+    if shared and (Path(shared) / "vbdmd-sample").is_dir():
+        test_sets.append(pipeline.sample_test_set(Path(shared)))
+    else:
+        log.skip(f"the VoiceBank+DEMAND sample: ${SHARED_VARIABLE} does not point at a ../shared with vbdmd-sample")
+    if data:
+        test_sets.append(pipeline.export_test_split(data, "vbdmd-test", work))
+    else:
+        log.skip("the full VoiceBank+DEMAND test set: no --data given (see README, 'Data')")
+    return test_sets
+
+
+def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
+    from bench.compare import paired_comparison
+    from bench.evaluate import to_json
+
+    comparisons = []
+    for test_set in test_sets:
+        for system_a, system_b in COMPARISONS:
+            table_a = measured_table(results, test_set.name, system_a, "loizou")
+            table_b = measured_table(results, test_set.name, system_b, "loizou")
+            if table_a.exists() and table_b.exists():
+                comparison = paired_comparison(table_a, table_b)
+                comparisons.append({"system_a": system_a, "system_b": system_b, "dataset": test_set.name,
+                                    **comparison})
+    atomic_write_text(results / "significance.json", to_json(comparisons))
+
+
+def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:
+    log = Log()
+    work = pipeline.work_dir()
+    print(f"seed {seed}; profile {profile}; results in {results}; audio and runs in {work}", file=sys.stderr)
+    if skip_complexity:
+        log.skip("complexity: --skip-complexity")
+    else:
+        from bench.complexity import main as complexity
+
+        log.step("complexity of " + ", ".join(models))
+        complexity(["--model", *models, "--output", str(results / "complexity.csv"), "--repeats", "3"])
+    test_sets = _test_sets(data, work, log)
+    for test_set in test_sets:
+        log.step(f"scoring the noisy input of {test_set.name}")
+        pipeline.evaluate_noisy(test_set, results, work)
+        for bundle in registry.bundle_names():
+            log.step(f"evaluating bundle {bundle} on {test_set.name}")
+            try:
+                pipeline.evaluate_weights(bundle, test_set, results, work, bundle, ORIGIN_UPSTREAM)
+            except CheckpointError as error:
+                log.skip(f"bundle {bundle}: {error}")
+    training_data = data if profile == "paper" and data else "vb-mini"
+    for model in models:
+        log.step(f"training {model} ({profile} profile, seed {seed}) on {training_data}")
+        try:
+            best = pipeline.train_run(model, profile, seed, training_data, work / "runs")
+        except pipeline.Skip as reason:
+            log.skip(str(reason))
+            continue
+        for test_set in test_sets:
+            log.step(f"evaluating trained {model} on {test_set.name}")
+            pipeline.evaluate_weights(str(best), test_set, results, work, f"trained-{model}", ORIGIN_TRAINED,
+                                      seed=seed, profile=profile, training_data=training_data, run=str(best.parent))
+    log.step("significance, tables and plots")
+    _significance(results, test_sets)
+    write_tables_and_plots(results)
+    return log
+
+
+def write_tables_and_plots(results: Path) -> None:
+    from bench import plots, tables
+
+    for output_format, suffix in (("csv", "csv"), ("markdown", "md"), ("latex", "tex")):
+        tables.main(["--format", output_format, "--results", str(results),
+                     "--output", str(results / "tables" / f"tables.{suffix}")])
+    plots.efficiency_frontier(results, results / "plots")
+    plots.improvement_distributions(results, results / "plots")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", choices=("smoke", "paper"), default="smoke")
+    parser.add_argument("--data", help="a VoiceBank+DEMAND source for the full test set (and paper training)")
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--model", nargs="+", help="models to measure and train (default: all registered)")
+    parser.add_argument("--skip-complexity", action="store_true")
+    arguments = parser.parse_args(argv)
+    models = arguments.model or registry.model_names()
+    log = run(arguments.profile, arguments.data, arguments.results, arguments.seed, models,
+              arguments.skip_complexity)
+    print(f"\ndone; seed {arguments.seed}. Tables: {arguments.results / 'tables'}; plots: "
+          f"{arguments.results / 'plots'}", file=sys.stderr)
+    if log.skipped:
+        print("skipped:\n" + "\n".join(f"  - {line}" for line in log.skipped), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""The paper's comparison tables from `results/`, as CSV, Markdown or LaTeX.
+
+    python -m bench.tables --format latex|csv|markdown [--table NAME] [--output FILE] [--results DIR]
+
+Tables: `main` (reported and measured rows side by side, with deltas), `ablation` (the four
+block pairs), `complexity`, `metric-variants` (`loizou` against `upstream-float` scoring) and
+`significance` (paired tests). LaTeX output is a standalone document (booktabs; the best
+value of each column in bold; a footnote for every reported/measured distinction); pass
+`--fragment` for the table environments alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas
+
+from bench.results import ORIGIN_INPUT, Measured, load_measured
+from imse.atomic import atomic_write_text
+
+METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi")
+METRIC_LABELS = {"pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "ssnr": "SSNR", "stoi": "STOI"}
+TABLES = ("main", "ablation", "complexity", "metric-variants", "significance")
+ABLATION_MODELS = ("imse", "imse-de", "imse-taylor", "muse")
+DATASET_LABELS = {
+    "vbdmd-sample": "VB+DEMAND sample (12)",
+    "vbdmd-test": "VB+DEMAND test (824)",
+    "vb-mini": "VB-mini test",
+}
+HIGHER_IS_BETTER = {*METRIC_LABELS.values()}
+LOWER_IS_BETTER = {"Params (M)", "GMACs / 1 s", "GMACs / segment", "RTF (1 thread)", "RTF (all threads)",
+                   "Peak memory (MiB)"}
+
+
+class Table:
+    """A frame plus what LaTeX needs: a caption and footnotes."""
+
+    def __init__(self, name: str, frame: pandas.DataFrame, caption: str, footnotes: list[str]) -> None:
+        self.name = name
+        self.frame = frame
+        self.caption = caption
+        self.footnotes = footnotes
+
+
+def _dataset_label(dataset: str) -> str:
+    return DATASET_LABELS.get(dataset, dataset)
+
+
+def _parameters(results: Path) -> dict[str, float]:
+    path = results / "complexity.csv"
+    if not path.exists():
+        return {}
+    frame = pandas.read_csv(path)
+    return dict(zip(frame["model"], frame["parameters"] / 1e6, strict=True))
+
+
+def main_table(results: Path, variant: str = "loizou") -> Table:
+    """Reported rows, then measured rows per dataset, with deltas against the reported row."""
+    reported = pandas.read_csv(results / "reported.csv")
+    rows = []
+    for record in reported.itertuples(index=False):
+        rows.append({"System": record.system, "Origin": "reported", "Data": "VB+DEMAND test (824)",
+                     "Params (M)": record.params_m,
+                     **{METRIC_LABELS[m]: getattr(record, m) for m in METRICS}})
+    by_system = {record.system: record for record in reported.itertuples(index=False)}
+    parameters = _parameters(results)
+    for measured in _measured(results, variant):
+        reported_row = by_system.get(measured.provenance.get("reported_system", ""))
+        row = {"System": measured.system, "Origin": f"measured ({measured.origin})",
+               "Data": _dataset_label(measured.dataset),
+               "Params (M)": parameters.get(measured.provenance.get("model")),
+               **{METRIC_LABELS[m]: measured.mean(m) for m in METRICS}}
+        if reported_row is not None and pandas.notna(reported_row.pesq) and measured.mean("pesq") is not None:
+            row["Delta PESQ"] = measured.mean("pesq") - reported_row.pesq
+        rows.append(row)
+    footnotes = [
+        "reported: as published (see results/reported.csv for each source), on the full 824-utterance test set.",
+        f"measured: scored by this harness with the `{variant}` composite variant on the data named in the row; "
+        "Noisy is the unprocessed input.",
+        "Published CSIG/CBAK/COVL of MP-SENet, MUSE and IMSE used the doubly scaled WSS (`upstream-float`) "
+        "and are about 0.08 higher than `loizou` scoring; see the metric-variants table.",
+        "Delta PESQ: measured minus reported for the same weights; a sample of 12 utterances is not the test set.",
+    ]
+    return Table("main", pandas.DataFrame(rows), "Reported and measured results on VoiceBank+DEMAND", footnotes)
+
+
+def _measured(results: Path, variant: str) -> list[Measured]:
+    order = {"input": 0, "upstream checkpoint": 1, "our training run": 2}
+    found = [m for m in load_measured(results) if m.variant == variant]
+    return sorted(found, key=lambda m: (m.dataset, order.get(m.origin, 3), m.system))
+
+
+def ablation_table(results: Path, variant: str = "loizou") -> Table:
+    """The four embedding/attention pairs: complexity and whatever metrics exist."""
+    complexity = _complexity_frame(results).set_index("model") if (results / "complexity.csv").exists() else None
+    measured = [m for m in _measured(results, variant) if m.origin != ORIGIN_INPUT]
+    blocks = {"imse": ("IDConv", "MALA"), "imse-de": ("deformable", "MALA"),
+              "imse-taylor": ("IDConv", "Taylor"), "muse": ("deformable", "Taylor")}
+    rows = []
+    for model in ABLATION_MODELS:
+        base = {"Model": model, "Embedding": blocks[model][0], "Attention": blocks[model][1]}
+        if complexity is not None and model in complexity.index:
+            base["Params (M)"] = complexity.loc[model, "parameters"] / 1e6
+            base["GMACs / 1 s"] = complexity.loc[model, "macs_1s_fvcore"] / 1e9
+        runs = [m for m in measured if m.provenance.get("model") == model]
+        if not runs:
+            rows.append({**base, "Weights": "--"})
+        for run in runs:
+            rows.append({**base, "Weights": f"{run.system} on {_dataset_label(run.dataset)}",
+                         **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}})
+    footnotes = ["Params and GMACs are measured by bench.complexity (fvcore, 16,300 samples = 164 frames).",
+                 "Metrics come from the weights named in each row: the authors' checkpoints where they exist, "
+                 "else our own training runs (smoke profile: minutes on a CPU, not the paper's 100-200 epochs)."]
+    return Table("ablation", pandas.DataFrame(rows), "Ablation: IMSE is MUSE with two blocks swapped", footnotes)
+
+
+def _complexity_frame(results: Path) -> pandas.DataFrame:
+    return pandas.read_csv(results / "complexity.csv")
+
+
+def complexity_table(results: Path) -> Table:
+    frame = _complexity_frame(results)
+    rows = pandas.DataFrame({
+        "Model": frame["model"],
+        "Params (M)": frame["parameters"] / 1e6,
+        "Params, paper convention (M)": frame["parameters_paper_convention"] / 1e6,
+        "GMACs / 1 s": frame["macs_1s_fvcore"] / 1e9,
+        "GMACs / 1 s (ptflops)": frame["macs_1s_ptflops"] / 1e9,
+        "GMACs / segment": frame["macs_segment_fvcore"] / 1e9,
+        "RTF (1 thread)": frame["segmented_1thread_rtf"],
+        "Peak memory (MiB)": frame.get("peak_memory_mb"),
+    })
+    machine = f"{frame['machine'].iloc[0]}, {frame['cpu_count'].iloc[0]} cores"
+    footnotes = [
+        "Measured by `python -m bench.complexity`. MACs of the network on its (magnitude, phase) input, "
+        "STFT excluded; 1 s = 16,300 samples (164 frames); segment = 30,700 samples.",
+        "The paper convention leaves out the IDConv 1x1 projections (inferred from the paper's 0.427M).",
+        f"RTF: median wall time over audio duration, segmented inference, on {machine}.",
+    ]
+    return Table("complexity", rows, "Complexity of the registered models", footnotes)
+
+
+def metric_variants_table(results: Path) -> Table:
+    """CSIG, CBAK and COVL of each system scored both ways, and the inflation."""
+    measured = load_measured(results)
+    index = {(m.dataset, m.system, m.variant): m for m in measured}
+    rows = []
+    for (dataset, system, variant), loizou in sorted(index.items()):
+        if variant != "loizou" or (dataset, system, "upstream-float") not in index:
+            continue
+        inflated = index[(dataset, system, "upstream-float")]
+        row = {"System": system, "Data": _dataset_label(dataset)}
+        for metric in ("csig", "cbak", "covl"):
+            label = METRIC_LABELS[metric]
+            row[f"{label} loizou"] = loizou.mean(metric)
+            row[f"{label} upstream-float"] = inflated.mean(metric)
+            row[f"{label} inflation"] = inflated.mean(metric) - loizou.mean(metric)
+        rows.append(row)
+    footnotes = ["`loizou`: Loizou's composite.m scale (CMGAN's int16 path). `upstream-float`: the evaluation "
+                 "scripts of MP-SENet, MUSE and IMSE, which pass float audio into code that divides by 32768."]
+    return Table("metric-variants", pandas.DataFrame(rows), "How much of a published composite score is scaling",
+                 footnotes)
+
+
+def significance_table(results: Path) -> Table:
+    path = results / "significance.json"
+    comparisons = json.loads(path.read_text()) if path.exists() else []
+    rows = []
+    for comparison in comparisons:
+        for metric in METRICS:
+            statistics = comparison["metrics"].get(metric)
+            if statistics is None:
+                continue
+            low, high = statistics["ci95"]
+            rows.append({"A": comparison["system_a"], "B": comparison["system_b"],
+                         "Data": _dataset_label(comparison["dataset"]), "Metric": METRIC_LABELS[metric],
+                         "Mean A - B": statistics["mean_difference"], "95% CI low": low, "95% CI high": high,
+                         "Wilcoxon p": statistics.get("wilcoxon_p"), "n": comparison["paired_utterances"]})
+    footnotes = ["Paired over utterances scored ok for both systems: mean difference, 95% paired bootstrap CI "
+                 "(10,000 resamples, fixed seed) and the Wilcoxon signed-rank p-value."]
+    return Table("significance", pandas.DataFrame(rows), "Paired comparisons between systems", footnotes)
+
+
+def build(name: str, results: Path, variant: str = "loizou") -> Table:
+    builders = {
+        "main": lambda: main_table(results, variant),
+        "ablation": lambda: ablation_table(results, variant),
+        "complexity": lambda: complexity_table(results),
+        "metric-variants": lambda: metric_variants_table(results),
+        "significance": lambda: significance_table(results),
+    }
+    return builders[name]()
+
+
+def _precision(column: str) -> str:
+    if column in {"SSNR", "Params (M)", "Params, paper convention (M)", "Peak memory (MiB)"}:
+        return "{:.2f}"
+    if column == "n":
+        return "{:.0f}"
+    if column == "Wilcoxon p":
+        return "{:.2g}"
+    return "{:.3f}"
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs table environment; the best numeric value per column in bold; footnotes below."""
+    frame = table.frame
+    numeric = [column for column in frame.columns if pandas.api.types.is_numeric_dtype(frame[column])]
+    styler = frame.style.hide(axis="index").format(
+        {column: _precision(column) for column in numeric}, na_rep="--", escape="latex"
+    )
+    styler = styler.format_index(escape="latex", axis=1)
+    higher = [column for column in numeric if column in HIGHER_IS_BETTER]
+    lower = [column for column in numeric if column in LOWER_IS_BETTER]
+    if higher:
+        styler = styler.highlight_max(subset=higher, props="textbf:--rwrap;")
+    if lower:
+        styler = styler.highlight_min(subset=lower, props="textbf:--rwrap;")
+    body = styler.to_latex(hrules=True, column_format="l" * len(frame.columns))
+    notes = "\n".join(f"\\item[$^{{{chr(97 + i)}}}$] {_escape(note)}" for i, note in enumerate(table.footnotes))
+    return (
+        "\\begin{table*}[t]\n\\centering\\scriptsize\n"
+        f"\\caption{{{_escape(table.caption)}}}\\label{{tab:{table.name}}}\n"
+        "\\resizebox{\\textwidth}{!}{%\n" + body + "}\n"
+        "\\begin{itemize}\\footnotesize\n" + notes + "\n\\end{itemize}\n\\end{table*}\n"
+    )
+
+
+def _escape(text: str) -> str:
+    for raw, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("#", "\\#"), ("_", "\\_"),
+                         ("`", "")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def latex_document(tables: list[Table]) -> str:
+    body = "\n".join(to_latex(table) for table in tables)
+    return ("\\documentclass{article}\n\\usepackage[margin=1.5cm,landscape]{geometry}\n\\usepackage{booktabs}\n"
+            "\\usepackage{graphicx}\n\\begin{document}\n" + body + "\\end{document}\n")
+
+
+def render(tables: list[Table], output_format: str, fragment: bool = False) -> str:
+    if output_format == "latex":
+        return "".join(to_latex(t) for t in tables) if fragment else latex_document(tables)
+    if output_format == "markdown":
+        return "\n\n".join(f"### {t.caption}\n\n" + t.frame.to_markdown(index=False, floatfmt=".3f") + "\n\n"
+                           + "\n".join(f"- {note}" for note in t.footnotes) for t in tables) + "\n"
+    return "\n".join(t.frame.assign(table=t.name).to_csv(index=False) for t in tables)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.tables", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--format", choices=("latex", "csv", "markdown"), default="markdown")
+    parser.add_argument("--table", choices=TABLES, action="append", help="one table (repeatable; default: all)")
+    parser.add_argument("--output", type=Path)
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--variant", choices=("loizou", "upstream-float"), default="loizou")
+    parser.add_argument("--fragment", action="store_true", help="LaTeX table environments only, no document")
+    arguments = parser.parse_args(argv)
+    if not (arguments.results / "reported.csv").exists():
+        print(f"error: {arguments.results}/reported.csv not found; run from the repository root or pass --results",
+              file=sys.stderr)
+        return 2
+    names = arguments.table or list(TABLES)
+    missing = [name for name in names if name == "complexity" and not (arguments.results / "complexity.csv").exists()]
+    if missing:
+        print("note: results/complexity.csv is absent; run python -m bench.complexity (or nox -s reproduce)",
+              file=sys.stderr)
+        names = [name for name in names if name not in missing]
+    tables = [build(name, arguments.results, arguments.variant) for name in names]
+    text = render(tables, arguments.format, arguments.fragment)
+    if arguments.output:
+        atomic_write_text(arguments.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

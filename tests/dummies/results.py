@@ -1,0 +1,48 @@
+"""A small but real results/ tree: synthetic pairs scored by the real pipeline, for table and plot tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas
+import soundfile
+
+from bench import pipeline
+from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM
+from tests.dummies.audio_files import speech_like
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def write_results(root: Path, utterances: int = 4) -> Path:
+    """results/ with reported.csv, a complexity table and three scored systems (both variants)."""
+    results = root / "results"
+    results.mkdir(parents=True)
+    shutil.copy(REPOSITORY / "results" / "reported.csv", results / "reported.csv")
+    pandas.DataFrame({
+        "model": ["imse", "muse"], "parameters": [432_995, 513_015],
+        "parameters_paper_convention": [427_619, 513_015], "macs_1s_fvcore": [4.67e9, 5.35e9],
+        "macs_1s_ptflops": [4.68e9, 5.36e9], "macs_segment_fvcore": [8.77e9, 10.0e9],
+        "segmented_1thread_rtf": [0.2, 0.3], "peak_memory_mb": [300.0, 400.0], "machine": ["x86_64", "x86_64"],
+        "cpu_count": [2, 2],
+    }).to_csv(results / "complexity.csv", index=False)
+    rng = np.random.default_rng(0)
+    directories = {kind: root / "audio" / kind for kind in ("clean", "noisy", "good", "better")}
+    for directory in directories.values():
+        directory.mkdir(parents=True)
+    for index in range(utterances):
+        clean = speech_like(seconds=1.5, seed=index)
+        noise = rng.standard_normal(clean.size).astype(np.float32)
+        for kind, level in (("clean", 0.0), ("noisy", 0.05), ("good", 0.01), ("better", 0.004 + 0.002 * index)):
+            soundfile.write(directories[kind] / f"u{index}.wav", clean + level * noise, 16_000, subtype="FLOAT")
+    test_set = pipeline.TestSet("vbdmd-sample", directories["clean"], directories["noisy"], "synthetic test pairs")
+    pipeline.evaluate_noisy(test_set, results, root / "work")
+    for system, kind, origin, model in (("imse-vb-3.399", "better", ORIGIN_UPSTREAM, "imse"),
+                                        ("muse-vb", "good", ORIGIN_UPSTREAM, "muse"),
+                                        ("trained-imse", "good", ORIGIN_TRAINED, "imse")):
+        for variant in pipeline.VARIANTS:
+            pipeline.score(test_set, directories[kind], results, system, variant, root / "work" / system)
+        pipeline.record_provenance(results, test_set, system, origin, model=model)
+    return results

@@ -1,0 +1,75 @@
+"""Tables, plots and significance from a real (small) results tree."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from bench import plots, tables
+from bench.pipeline import TestSet
+from bench.reproduce import _significance
+from tests.dummies.results import write_results
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    results = write_results(root)
+    _significance(results, [TestSet("vbdmd-sample", root / "audio" / "clean", root / "audio" / "noisy", "synthetic")])
+    return results
+
+
+def test_main_table_puts_reported_and_measured_side_by_side(results):
+    frame = tables.main_table(results).frame
+    imse = frame[frame["System"] == "imse-vb-3.399"].iloc[0]
+    assert imse["Origin"] == "measured (upstream checkpoint)"
+    assert imse["Params (M)"] == pytest.approx(0.432995)
+    assert imse["Delta PESQ"] == pytest.approx(imse["PESQ"] - 3.399)
+    reported = frame[(frame["System"] == "CMGAN") & (frame["Origin"] == "reported")].iloc[0]
+    assert reported["PESQ"] == 3.41
+    assert frame[frame["System"] == "noisy"]["PESQ"].iloc[0] < imse["PESQ"]
+
+
+def test_metric_variants_show_the_inflation(results):
+    frame = tables.metric_variants_table(results).frame
+    assert len(frame) == 4  # noisy and three systems
+    assert (frame["CSIG inflation"] > 0).all()
+
+
+def test_significance_compares_the_official_systems(results):
+    frame = tables.significance_table(results).frame
+    pesq = frame[(frame["A"] == "imse-vb-3.399") & (frame["B"] == "muse-vb") & (frame["Metric"] == "PESQ")].iloc[0]
+    assert pesq["n"] == 4 and pesq["Mean A - B"] > 0
+    assert pesq["95% CI low"] <= pesq["Mean A - B"] <= pesq["95% CI high"]
+
+
+def test_latex_is_booktabs_with_bold_best_and_compiles(results, tmp_path):
+    output = tmp_path / "tables.tex"
+    assert tables.main(["--format", "latex", "--results", str(results), "--output", str(output)]) == 0
+    text = output.read_text()
+    assert "\\toprule" in text and "\\bottomrule" in text and "\\textbf{" in text
+    assert "reported: as published" in text
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-recommended)")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", output.name],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / "tables.pdf").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("output_format", ["csv", "markdown"])
+def test_other_formats_hold_every_table(results, output_format, capsys):
+    assert tables.main(["--format", output_format, "--results", str(results)]) == 0
+    text = capsys.readouterr().out
+    expected = tables.TABLES if output_format == "csv" else ("Reported and measured", "Ablation", "Complexity",
+                                                              "How much", "Paired")
+    for name in expected:
+        assert name in text
+
+
+def test_plots_are_written_as_png_and_pdf(results, tmp_path):
+    written = plots.efficiency_frontier(results, tmp_path) + plots.improvement_distributions(results, tmp_path)
+    assert sorted(path.suffix for path in written) == [".pdf", ".pdf", ".png", ".png"]
+    assert all(path.stat().st_size > 1000 for path in written)
