@@ -29,14 +29,12 @@ if __name__ == "__main__":
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -53,6 +51,7 @@ from bench.metrics.table import (  # noqa: E402
     score_columns,
     write_table,
 )
+from bench.provenance import package_versions  # noqa: E402
 from imse.atomic import atomic_write_text  # noqa: E402
 from imse.audio import AudioError, read_audio  # noqa: E402
 
@@ -160,16 +159,6 @@ def _score_task(task: tuple) -> tuple[str, dict]:
 def utterance_list_digest(utterances: list[str]) -> str:
     """SHA-256 of the sorted utterance list, so that merged shards can prove they cover it."""
     return hashlib.sha256("\n".join(sorted(utterances)).encode()).hexdigest()
-
-
-def package_versions() -> dict:
-    versions = {"python": platform.python_version()}
-    for package in ("numpy", "scipy", "pesq", "pystoi", "soundfile", "imse-bench"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def to_json(document: dict) -> str:
