@@ -4,10 +4,12 @@
 
 Each round is one real `Trainer.train_step` (the loop's own code): generator forward,
 PESQ targets, discriminator update, generator loss, backward and AdamW, with 2 torch
-threads. The PESQ targets are computed in this process (pesq_workers=0) so that their
-cost shows on its own; with the default 2 workers they overlap the discriminator's forward.
-The official code took 2.97 s (IMSE) and 8.46 s (MUSE) per generator step (forward,
-backward and AdamW) on this machine class. The last test prints the split per model.
+threads ($TRAIN_BENCH_THREADS; $TRAIN_BENCH_ROUNDS rounds, default 3). The PESQ targets
+are computed in this process (pesq_workers=0) so that their cost shows on its own; with
+the default 2 workers they overlap the discriminator's forward. The official code took
+2.97 s (IMSE) and 8.46 s (MUSE) per generator step (forward, backward and AdamW) on this
+machine class. The last test prints the split of each model's fastest round
+(the machine is shared; the fastest round is the least disturbed one).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from imse.registry import registry
 from tests.dummies.training import synthetic_utterances
 
 UPSTREAM_GENERATOR_SECONDS = {"imse": 2.97, "muse": 8.46}
-ROUNDS = 3
+ROUNDS = int(os.environ.get("TRAIN_BENCH_ROUNDS", "3"))
+THREADS = int(os.environ.get("TRAIN_BENCH_THREADS", "2"))
 SPLITS: dict[str, dict[str, float]] = {}
 
 
@@ -38,7 +41,7 @@ def splits() -> TrainingSplits:
 @pytest.fixture(autouse=True)
 def two_threads():
     previous = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     yield
     torch.set_num_threads(previous)
 
@@ -58,24 +61,27 @@ def test_paper_step(benchmark, model, tmp_path):
         timings.append(trainer.train_step(clean, noisy)[1])
 
     benchmark.pedantic(step, rounds=ROUNDS, iterations=1)
-    median = {key: statistics.median(timing[key] for timing in timings) for key in timings[0]}
-    median["generator"] = median["forward"] + median["generator_loss"] + median["backward"]
-    median["load_average"] = os.getloadavg()[0]
-    SPLITS[model] = median
-    benchmark.extra_info.update(median)
+    fastest = dict(min(timings, key=lambda timing: timing["seconds"]))  # the least disturbed round
+    fastest["median_seconds"] = statistics.median(timing["seconds"] for timing in timings)
+    fastest["generator"] = fastest["forward"] + fastest["generator_loss"] + fastest["backward"]
+    fastest["load_average"] = os.getloadavg()[0]
+    fastest["threads"] = THREADS
+    SPLITS[model] = fastest
+    benchmark.extra_info.update(fastest)
 
 
 def test_report():
     if not SPLITS:
         pytest.skip("no step was timed")
+    print("\nfastest round (median step in brackets); seconds")
     print(
-        f"\n{'model':6} {'step s':>7} {'steps/s':>8} {'forward':>8} {'PESQ':>6} {'disc.':>6} {'G loss':>7} "
-        f"{'backward':>9} {'G step':>7} {'upstream G step':>16} {'load':>5}"
+        f"{'model':6} {'step':>14} {'steps/s':>8} {'forward':>8} {'PESQ':>6} {'disc.':>6} {'G loss':>7} "
+        f"{'backward':>9} {'G step':>7} {'upstream G step':>16} {'load':>5} {'threads':>7}"
     )
-    for model, median in SPLITS.items():
+    for model, split in SPLITS.items():
         print(
-            f"{model:6} {median['seconds']:7.2f} {1 / median['seconds']:8.3f} {median['forward']:8.2f} "
-            f"{median['pesq_wait']:6.2f} {median['discriminator']:6.2f} {median['generator_loss']:7.2f} "
-            f"{median['backward']:9.2f} {median['generator']:7.2f} {UPSTREAM_GENERATOR_SECONDS[model]:16.2f} "
-            f"{median['load_average']:5.1f}"
+            f"{model:6} {split['seconds']:6.2f} ({split['median_seconds']:5.1f}) {1 / split['seconds']:8.3f} "
+            f"{split['forward']:8.2f} {split['pesq_wait']:6.2f} {split['discriminator']:6.2f} "
+            f"{split['generator_loss']:7.2f} {split['backward']:9.2f} {split['generator']:7.2f} "
+            f"{UPSTREAM_GENERATOR_SECONDS[model]:16.2f} {split['load_average']:5.1f} {split['threads']:7d}"
         )

@@ -1,0 +1,132 @@
+"""`python -m bench.train`: train or resume one model on one data source.
+
+Examples:
+    python -m bench.train --model imse --data vb-mini --profile smoke --out runs/imse-smoke
+    python -m bench.train --model imse --data vb-mini --profile smoke --out runs/imse-smoke --resume
+    python -m bench.train --model muse --data vb16k --profile paper --out runs/muse-paper
+    python -m bench.train --model imse --data vb-mini --profile smoke --init imse-vb-3.399 --out runs/finetune
+    torchrun --nproc-per-node 2 -m bench.train --model imse --data vb-mini --profile smoke --out runs/ddp
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from bench.train.config import PROFILES, PROTOCOLS, ConfigError, TrainConfig, profile_config
+
+
+def parser() -> argparse.ArgumentParser:
+    arguments = argparse.ArgumentParser(
+        prog="python -m bench.train",
+        description="Train a registered speech-enhancement model with the IMSE/MUSE recipe.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 2)[2],
+    )
+    arguments.add_argument("--model", help="a registered model name (imse, muse, ...)")
+    arguments.add_argument("--data", help="a data source (vb-mini, a VoiceBank+DEMAND copy, a directory)")
+    arguments.add_argument("--profile", choices=PROFILES, default="paper")
+    arguments.add_argument("--config", type=Path, help="a config.json to start from instead of the --profile preset")
+    arguments.add_argument("--out", required=True, type=Path, help="the run directory")
+    arguments.add_argument("--seed", type=int)
+    arguments.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    arguments.add_argument("--init", help="start from a pretrained bundle (e.g. imse-vb-3.399) or checkpoint file")
+    arguments.add_argument(
+        "--partial-data", action="store_true", default=None, help="the source is a deliberate subset of the corpus"
+    )
+    arguments.add_argument("--protocol", choices=PROTOCOLS, help="validation protocol (default: clean)")
+    arguments.add_argument("--epochs", type=int)
+    arguments.add_argument("--max-steps", type=int, help="stop after this many steps in total")
+    arguments.add_argument("--batch-size", type=int, help="the global batch")
+    arguments.add_argument("--segment-size", type=int, help="samples per training crop")
+    arguments.add_argument("--validation-interval", type=int)
+    arguments.add_argument("--validation-utterances", type=int)
+    arguments.add_argument("--validation-measures", choices=("pesq", "all"))
+    arguments.add_argument("--checkpoint-interval", type=int)
+    arguments.add_argument("--pesq-workers", type=int, help="processes for the PESQ targets (0: in-process)")
+    arguments.add_argument("--discriminator-dropout", type=float)
+    arguments.add_argument("--deterministic", action="store_true", default=None, help="deterministic GPU kernels")
+    arguments.add_argument("--model-overrides", type=json.loads, help="JSON of ModelConfig fields to replace")
+    arguments.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    arguments.add_argument("--threads", type=int, help="torch intra-op threads")
+    arguments.add_argument("--stop-after-steps", type=int, help="stop (checkpointed) here, as if killed")
+    arguments.add_argument("--no-progress", action="store_true")
+    return arguments
+
+
+def build_config(arguments: argparse.Namespace) -> TrainConfig:
+    """The --config file or the --profile preset, with the options given (on --resume it must equal the run's)."""
+    overrides = {
+        "seed": arguments.seed,
+        "init": arguments.init,
+        "protocol": arguments.protocol,
+        "partial_data": arguments.partial_data,
+        "epochs": arguments.epochs,
+        "max_steps": arguments.max_steps,
+        "batch_size": arguments.batch_size,
+        "segment_size": arguments.segment_size,
+        "validation_interval": arguments.validation_interval,
+        "validation_utterances": arguments.validation_utterances,
+        "validation_measures": arguments.validation_measures,
+        "checkpoint_interval": arguments.checkpoint_interval,
+        "pesq_workers": arguments.pesq_workers,
+        "discriminator_dropout": arguments.discriminator_dropout,
+        "deterministic": arguments.deterministic,
+        "model_overrides": arguments.model_overrides,
+    }
+    if arguments.config is not None:
+        base = TrainConfig.from_dict(json.loads(arguments.config.read_text(encoding="utf-8")))
+        given = {key: value for key, value in overrides.items() if value is not None}
+        for key in ("model", "data"):
+            if getattr(arguments, key) is not None:
+                given[key] = getattr(arguments, key)
+        return dataclasses.replace(base, **given)
+    if arguments.model is None:
+        raise ConfigError("--model is required (or --config)")
+    return profile_config(arguments.profile, arguments.model, arguments.data, **overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    import torch
+
+    from bench.train.data import DataError
+    from bench.train.loop import RunOptions, train
+    from imse.checkpoint import CheckpointError
+
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    try:
+        config = build_config(arguments)
+        options = RunOptions(
+            run_dir=arguments.out,
+            resume=arguments.resume,
+            stop_after_steps=arguments.stop_after_steps,
+            progress=not arguments.no_progress,
+            device=arguments.device,
+        )
+        result = train(config, options)
+    except (ConfigError, DataError, CheckpointError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    best = "none" if math.isnan(result.best_pesq) else f"{result.best_pesq:.3f} at step {result.best_step}"
+    state = "stopped early" if result.stopped_early else "done"
+    print(
+        f"{state}: {result.steps} steps, generator loss {result.first_loss} -> {result.last_loss}; "
+        f"best validation PESQ ({result.protocol} protocol) {best}; "
+        f"PESQ-target failures {result.pesq_target_failures or 0} "
+        f"({result.dropped_enhanced_terms} discriminator terms dropped); run directory {result.run_dir}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Training configuration: dataclasses with the `paper` and `smoke` presets, saved to RUN_DIR/config.json.
+
+Everything that changes the trained weights lives in `TrainConfig`. Things that do not
+(where to write, whether to show a progress bar, when to stop early for a test) are
+options of the run, not of the config, so that `--resume` can insist the config is
+unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imse.atomic import atomic_write_text
+
+PROFILES = ("paper", "smoke")
+PROTOCOLS = ("clean", "upstream")
+CONFIG_FILE = "config.json"
+
+#: Epochs of the official recipes (both repositories); other models default to IMSE's.
+PAPER_EPOCHS = {"imse": 100, "muse": 200}
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used, or a resume whose config differs from the run's."""
+
+
+@dataclass(frozen=True)
+class OptimiserConfig:
+    """AdamW for both networks and an ExponentialLR stepped once per epoch (upstream's values)."""
+
+    learning_rate: float = 5e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.01
+    """torch's AdamW default, which upstream leaves in place."""
+    learning_rate_decay: float = 0.99
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Generator loss = metric*L_metric + magnitude*L_mag + phase*(IP+GD+IAF) + complex*MSE(complex)."""
+
+    metric: float = 0.05
+    magnitude: float = 0.9
+    phase: float = 0.3
+    complex: float = 0.2
+    """Upstream writes it as 0.1 * (2 * MSE)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. `profile_config` builds the presets; fields may be overridden after."""
+
+    model: str
+    data: str | None
+    profile: str = "paper"
+    seed: int = 1234
+    epochs: int = 100
+    max_steps: int | None = None
+    """Stop after this many generator steps in total (the smoke profile's budget); None: all epochs."""
+    batch_size: int = 2
+    """The global batch: with N processes each takes batch_size / N of it."""
+    segment_size: int = 30_700
+    """Samples per random training crop; its STFT frame count must be a multiple of 4."""
+    partial_data: bool = False
+    """The source is a deliberate subset of VoiceBank+DEMAND: skip the 11,572 / 824 count check."""
+    protocol: str = "clean"
+    """`clean`: validate on held-out training speakers; `upstream`: on the test set, as upstream did."""
+    validation_interval: int = 1000
+    validation_utterances: int | None = None
+    """Validate on the first N utterances of the validation split (None: all of it)."""
+    validation_measures: str = "pesq"
+    """`pesq`: wideband PESQ only (upstream's choice); `all`: the whole metric suite."""
+    checkpoint_interval: int = 1000
+    log_interval: int = 1
+    pesq_workers: int = 2
+    """Processes computing the discriminator's PESQ targets; 0 computes them in this process."""
+    discriminator_dropout: float = 0.3
+    init: str | None = None
+    """A pretrained bundle name or a checkpoint file whose generator weights start the run."""
+    model_overrides: dict | None = None
+    """ModelConfig fields that replace the registered model's (tests use a tiny width)."""
+    deterministic: bool = False
+    """On GPU, select deterministic kernels (slower); on CPU training is deterministic anyway."""
+    optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
+    losses: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"unknown profile {self.profile!r}; use one of {PROFILES}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}; use one of {PROTOCOLS}")
+        if self.validation_measures not in ("pesq", "all"):
+            raise ConfigError(f"validation_measures must be 'pesq' or 'all', got {self.validation_measures!r}")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ConfigError("batch_size and epochs must be positive")
+        for name in ("validation_interval", "checkpoint_interval", "log_interval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive")
+        # hop 100 is fixed by the models; a centred STFT has samples // hop + 1 frames
+        frames = self.segment_size // 100 + 1
+        if frames % 4:
+            raise ConfigError(
+                f"segment_size {self.segment_size} gives {frames} STFT frames; the U-Net needs a multiple of 4 "
+                f"(e.g. {(self.segment_size // 400) * 400 - 100} or {(self.segment_size // 400 + 1) * 400 - 100})"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        values = dict(values)
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config fields {unknown}")
+        optimiser = dict(values.pop("optimiser", {}))
+        if "betas" in optimiser:
+            optimiser["betas"] = tuple(optimiser["betas"])
+        losses = values.pop("losses", {})
+        return cls(**values, optimiser=OptimiserConfig(**optimiser), losses=LossWeights(**losses))
+
+    def save(self, run_dir: str | os.PathLike) -> Path:
+        path = Path(run_dir) / CONFIG_FILE
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> TrainConfig:
+        path = Path(run_dir) / CONFIG_FILE
+        if not path.is_file():
+            raise ConfigError(f"{path}: no config; is {run_dir} a training run directory?")
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def profile_config(profile: str, model: str, data: str | None = None, **overrides) -> TrainConfig:
+    """The `paper` or `smoke` preset for `model`, with `overrides` applied (None values are ignored)."""
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if profile == "paper":
+        preset = dict(epochs=PAPER_EPOCHS.get(model, PAPER_EPOCHS["imse"]))
+    elif profile == "smoke":
+        preset = dict(
+            data="vb-mini",
+            epochs=1000,
+            max_steps=100,
+            segment_size=7_900,  # 80 frames
+            validation_interval=50,
+            validation_utterances=4,
+            checkpoint_interval=50,
+        )
+    else:
+        raise ConfigError(f"unknown profile {profile!r}; use one of {PROFILES}")
+    if data is not None:
+        preset["data"] = data
+    preset.setdefault("data", None)
+    preset.update(overrides)
+    return TrainConfig(model=model, profile=profile, **preset)
+
+
+def config_differences(saved: TrainConfig, requested: TrainConfig) -> list[str]:
+    """`field: saved -> requested` for each field that differs (nested fields dotted)."""
+
+    def flatten(values: dict, prefix: str = "") -> dict:
+        flat = {}
+        for key, value in values.items():
+            if isinstance(value, dict) and key != "model_overrides":
+                flat.update(flatten(value, f"{prefix}{key}."))
+            else:
+                flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+        return flat
+
+    old, new = flatten(saved.to_dict()), flatten(requested.to_dict())
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(old) if old.get(key) != new.get(key)]

@@ -1,0 +1,102 @@
+"""Where training gets its utterances: a train split and a validation split chosen by the protocol.
+
+`bench.data` opens a named source (`vb-mini`, the VoiceBank+DEMAND copies, a directory)
+and splits it by protocol: `clean` validates on held-out training speakers, `upstream` on
+the test set as the official code did. This module only adapts that to two sequences of
+pairs, read from the source when indexed. `--data factory:MODULE:FUNCTION` instead calls
+a function that returns `TrainingSplits` (the tests use it for synthetic utterances).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class Pair(Protocol):
+    """One utterance: float32 16 kHz mono samples of the same length."""
+
+    id: str
+    clean: np.ndarray
+    noisy: np.ndarray
+
+
+class DataError(ValueError):
+    """A data source that cannot train: unknown, or without a train split."""
+
+
+@dataclass
+class TrainingSplits:
+    """The utterances to train and to validate on, and the protocol that chose the validation set."""
+
+    train: Sequence[Pair]
+    validation: Sequence[Pair]
+    protocol: str
+    source: str
+
+
+FACTORY_PREFIX = "factory:"
+
+
+def _from_factory(data: str, protocol: str) -> TrainingSplits:
+    module_name, _, function_name = data[len(FACTORY_PREFIX) :].rpartition(":")
+    if not module_name or not function_name:
+        raise DataError(f"{data!r}: write factory:MODULE:FUNCTION")
+    splits = getattr(importlib.import_module(module_name), function_name)(protocol)
+    if not isinstance(splits, TrainingSplits):
+        raise DataError(f"{data!r} returned {type(splits).__name__}, not TrainingSplits")
+    return splits
+
+
+def open_splits(data: str | None, protocol: str, partial: bool = False) -> TrainingSplits:
+    """The train and validation utterances of `data` under `protocol`."""
+    if data is not None and data.startswith(FACTORY_PREFIX):
+        splits = _from_factory(data, protocol)
+    else:
+        splits = _from_bench_data(data, protocol, partial)
+    if not splits.train:
+        raise DataError(f"data source {splits.source!r} has no train split (or it is empty); it cannot train a model")
+    if not splits.validation:
+        raise DataError(f"data source {splits.source!r} gives no validation utterances under protocol {protocol!r}")
+    return splits
+
+
+class SourceUtterances(Sequence):
+    """Utterances of one split, read from the source when indexed (the corpus need not fit in memory)."""
+
+    def __init__(self, source: object, split: str, ids: Sequence[str]) -> None:
+        self.source = source
+        self.split = split
+        self.ids = list(ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Pair:
+        return self.source.load(self.split, self.ids[index])
+
+
+def _from_bench_data(data: str | None, protocol: str, partial: bool) -> TrainingSplits:
+    try:
+        from bench import data as data_layer
+    except ImportError as error:
+        raise DataError(f"the data layer (bench.data) is not available: {error}") from error
+    try:
+        source = data_layer.open_source(data, partial=partial)
+        if data_layer.TRAIN not in source.splits() or not source.ids(data_layer.TRAIN):
+            raise DataError(
+                f"data source {source.location} has no train split (or it is empty); it cannot train a model"
+            )
+        chosen = data_layer.split_for_protocol(source, protocol)
+    except data_layer.DataError as error:
+        raise DataError(str(error)) from error
+    return TrainingSplits(
+        SourceUtterances(source, data_layer.TRAIN, chosen.train),
+        SourceUtterances(source, chosen.validation_split, chosen.validation),
+        protocol,
+        f"{source.name} ({source.location}); {chosen.label}",
+    )

@@ -1,0 +1,564 @@
+"""The trainer: generator and MetricGAN discriminator steps, validation, checkpoints and resume.
+
+One step follows the official recipe: enhance a batch of crops; compute the PESQ targets
+of the enhanced crops in worker processes while the discriminator scores (clean, clean)
+and (clean, enhanced); update the discriminator; then update the generator with the
+metric, magnitude, phase and complex losses against the updated discriminator. The
+learning rates decay once per epoch.
+
+A run directory holds config.json, checkpoint_last.pt (everything needed to continue:
+both networks, both optimisers and schedulers, the step, the position in the data order
+and every process's random states), best.pt (the generator with the best validation
+PESQ, and the protocol that chose it), the CSV logs and summary.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from bench.train import distributed
+from bench.train.batches import CropBatches
+from bench.train.config import ConfigError, TrainConfig, config_differences
+from bench.train.data import TrainingSplits, open_splits
+from bench.train.determinism import random_states, restore_random_states, seed_everything, use_deterministic_kernels
+from bench.train.discriminator import MetricDiscriminator
+from bench.train.logs import TIMING_LOG, TRAIN_LOG, VALIDATION_LOG, CsvLog, TensorBoard
+from bench.train.losses import discriminator_loss, generator_loss
+from bench.train.pesq_targets import PesqTargets
+from bench.train.validation import ValidationResult, validate
+from imse.atomic import atomic_write_text
+from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from imse.dsp import complex_from_polar, magnitude_phase_istft, magnitude_phase_stft
+from imse.registry import registry
+from imse.unet import ModelConfig, SpeechEnhancementNet
+
+CHECKPOINT = "checkpoint_last.pt"
+BEST = "best.pt"
+SUMMARY = "summary.json"
+CHECKPOINT_FORMAT = "bench.train/1"
+
+GENERATOR_TERMS = (
+    "metric",
+    "magnitude",
+    "instantaneous_phase",
+    "group_delay",
+    "instantaneous_frequency",
+    "phase",
+    "complex",
+)
+LOGGED_LOSSES = (
+    "generator_total",
+    *GENERATOR_TERMS,
+    "discriminator_total",
+    "discriminator_real",
+    "discriminator_enhanced",
+)
+TRAIN_COLUMNS = [
+    "step",
+    "epoch",
+    "learning_rate",
+    *LOGGED_LOSSES,
+    "batch_pesq",
+    "pesq_failures",
+    "enhanced_term_dropped",
+]
+TIMING_COLUMNS = [
+    "step",
+    "seconds",
+    "forward",
+    "pesq_wait",
+    "discriminator",
+    "generator_loss",
+    "backward",
+    "samples_per_second",
+]
+VALIDATION_COLUMNS = [
+    "step",
+    "epoch",
+    "protocol",
+    "utterances",
+    "failures",
+    *("pesq", "csig", "cbak", "covl", "ssnr", "stoi"),
+    "best_pesq",
+    "best_step",
+]
+
+
+@dataclass
+class RunOptions:
+    """How to run, as opposed to what to train (which is `TrainConfig`)."""
+
+    run_dir: Path
+    resume: bool = False
+    stop_after_steps: int | None = None
+    """Stop (checkpointed) after this many steps, as if killed there; `--resume` continues."""
+    progress: bool = True
+    device: str = "auto"
+
+
+@dataclass
+class Position:
+    """Where the run is: steps done, and the next batch of the data order."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_pesq: float = float("nan")
+    best_step: int | None = None
+
+
+@dataclass
+class TrainResult:
+    """What a run did; the same facts are in RUN_DIR/summary.json."""
+
+    run_dir: Path
+    steps: int
+    epoch: int
+    stopped_early: bool
+    best_pesq: float
+    best_step: int | None
+    protocol: str
+    validations: list[dict] = field(default_factory=list)
+    pesq_target_failures: dict = field(default_factory=dict)
+    dropped_enhanced_terms: int = 0
+    first_loss: float | None = None
+    last_loss: float | None = None
+
+
+def model_config_for(config: TrainConfig) -> ModelConfig:
+    """The registered model's architecture with the config's overrides applied."""
+    base = registry.model(config.model).config
+    if not config.model_overrides:
+        return base
+    values = base.to_dict()
+    values.update(config.model_overrides)
+    return ModelConfig.from_dict(values)
+
+
+def _load_initial_weights(generator: SpeechEnhancementNet, config: TrainConfig, model_config: ModelConfig) -> None:
+    from imse.loading import load_model
+
+    loaded = load_model(config.init, model=config.model, trust_unknown=True)
+    if loaded.model.config != model_config:
+        raise CheckpointError(
+            f"--init {config.init}: its architecture differs from the {config.model!r} model being trained"
+        )
+    generator.load_state_dict(loaded.model.state_dict())
+
+
+class Trainer:
+    """Builds everything from a config, trains, validates, checkpoints; `run()` does the work."""
+
+    def __init__(self, config: TrainConfig, options: RunOptions, splits: TrainingSplits | None = None) -> None:
+        self.config = config
+        self.options = options
+        self.run_dir = Path(options.run_dir)
+        self.group = distributed.initialise(options.device)
+        use_deterministic_kernels(config.deterministic)
+        checkpoint = self._check_run_dir()
+        distributed.barrier(self.group)  # every process has looked before rank 0 writes config.json
+        self.model_config = model_config_for(config)
+
+        self.splits = splits if splits is not None else open_splits(config.data, config.protocol, config.partial_data)
+
+        seed_everything(config.seed)
+        self.generator = SpeechEnhancementNet(self.model_config)
+        self.discriminator = MetricDiscriminator(dropout=config.discriminator_dropout)
+        if config.init and checkpoint is None:
+            _load_initial_weights(self.generator, config, self.model_config)
+        self.generator.to(self.group.device).train()
+        self.discriminator.to(self.group.device).train()
+        optimiser = config.optimiser
+
+        def adamw(module: torch.nn.Module) -> torch.optim.AdamW:
+            return torch.optim.AdamW(
+                module.parameters(),
+                optimiser.learning_rate,
+                betas=optimiser.betas,
+                weight_decay=optimiser.weight_decay,
+            )
+
+        self.generator_optimiser = adamw(self.generator)
+        self.discriminator_optimiser = adamw(self.discriminator)
+        decay = optimiser.learning_rate_decay
+        self.generator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.generator_optimiser, decay)
+        self.discriminator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.discriminator_optimiser, decay)
+
+        self.batches = CropBatches(
+            self.splits.train,
+            config.segment_size,
+            config.batch_size,
+            config.seed,
+            self.group.rank,
+            self.group.world_size,
+        )
+        count = len(self.splits.validation)
+        if config.validation_utterances is not None:
+            count = min(count, config.validation_utterances)
+        self.validation_pairs = [self.splits.validation[index] for index in range(count)]
+        self.pesq_targets = PesqTargets(config.pesq_workers)
+        self.position = Position()
+        # the only random draws of training are dropout masks: one stream per process
+        seed_everything(config.seed + self.group.rank)
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self.training_generator = distributed.wrap(self.generator, self.group, find_unused_parameters=True)
+        self.training_discriminator = distributed.wrap(self.discriminator, self.group)
+
+        self.train_log = CsvLog(self.run_dir / TRAIN_LOG, TRAIN_COLUMNS)
+        self.validation_log = CsvLog(self.run_dir / VALIDATION_LOG, VALIDATION_COLUMNS)
+        self.timing_log = CsvLog(self.run_dir / TIMING_LOG, TIMING_COLUMNS)
+        self.tensorboard: TensorBoard | None = None
+        if self.group.is_main:
+            if checkpoint is None:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                config.save(self.run_dir)
+                for log in (self.train_log, self.validation_log, self.timing_log):
+                    log.path.unlink(missing_ok=True)
+            else:
+                for log in (self.train_log, self.validation_log, self.timing_log):
+                    log.truncate_after(self.position.step)
+            self.tensorboard = TensorBoard(self.run_dir / "tensorboard")
+
+    # -- run directory, checkpoints ---------------------------------------------------------
+
+    def _check_run_dir(self) -> dict | None:
+        """The checkpoint to resume from, after checking the config; None for a fresh run."""
+        path = self.run_dir / CHECKPOINT
+        if not self.options.resume:
+            if path.exists() or (self.run_dir / "config.json").exists():
+                raise ConfigError(
+                    f"{self.run_dir} already holds a training run; pass --resume to continue it, "
+                    "or choose a new --out directory"
+                )
+            return None
+        saved = TrainConfig.load(self.run_dir)
+        differences = config_differences(saved, self.config)
+        if differences:
+            raise ConfigError(
+                f"--resume: the requested config differs from the run's ({self.run_dir / 'config.json'}): "
+                + "; ".join(differences)
+                + ". Resume with the run's own settings, or start a new run directory."
+            )
+        if not path.is_file():
+            raise ConfigError(f"--resume: {path} does not exist; the run was killed before its first checkpoint")
+        checkpoint = load_checkpoint(path)
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path}: not a bench.train checkpoint (format {checkpoint.get('format')!r})")
+        return checkpoint
+
+    def _restore(self, checkpoint: dict) -> None:
+        path = self.run_dir / CHECKPOINT
+        if checkpoint["model"] != self.config.model:
+            raise CheckpointError(
+                f"{path}: holds a {checkpoint['model']!r} model, not {self.config.model!r}; "
+                "resume with the run's own --model or start a new run directory"
+            )
+        if ModelConfig.from_dict(checkpoint["config"]) != self.model_config:
+            raise CheckpointError(f"{path}: its architecture differs from {self.config.model!r} as configured now")
+        if checkpoint["world_size"] != self.group.world_size:
+            raise CheckpointError(
+                f"{path}: was written by {checkpoint['world_size']} processes, now there are "
+                f"{self.group.world_size}; resume with the same --nproc-per-node"
+            )
+        self.generator.load_state_dict(checkpoint["generator"])
+        self.discriminator.load_state_dict(checkpoint["discriminator"])
+        self.generator_optimiser.load_state_dict(checkpoint["generator_optimiser"])
+        self.discriminator_optimiser.load_state_dict(checkpoint["discriminator_optimiser"])
+        self.generator_scheduler.load_state_dict(checkpoint["generator_scheduler"])
+        self.discriminator_scheduler.load_state_dict(checkpoint["discriminator_scheduler"])
+        self.position = Position(**checkpoint["position"])
+        own = checkpoint["processes"][self.group.rank]
+        self.pesq_targets.failure_counts.update(own["pesq_target_failures"])
+        self.pesq_targets.batches, self.pesq_targets.dropped_batches = own["pesq_target_batches"]
+        restore_random_states(own["random_states"])
+
+    def _save_checkpoint(self) -> None:
+        """Write checkpoint_last.pt atomically (rank 0), with every process's random states."""
+        processes = distributed.gather(self._process_state(), self.group)
+        if self.group.is_main:
+            payload = {
+                "format": CHECKPOINT_FORMAT,
+                "model": self.config.model,
+                "config": self.model_config.to_dict(),
+                "train_config": self.config.to_dict(),
+                "generator": self.generator.state_dict(),
+                "discriminator": self.discriminator.state_dict(),
+                "generator_optimiser": self.generator_optimiser.state_dict(),
+                "discriminator_optimiser": self.discriminator_optimiser.state_dict(),
+                "generator_scheduler": self.generator_scheduler.state_dict(),
+                "discriminator_scheduler": self.discriminator_scheduler.state_dict(),
+                "position": dataclasses.asdict(self.position),
+                "processes": processes,
+                "world_size": self.group.world_size,
+            }
+            save_checkpoint(self.run_dir / CHECKPOINT, payload)
+        distributed.barrier(self.group)
+
+    def _process_state(self) -> dict:
+        """What each process keeps to itself: its random states and its PESQ-target counts."""
+        return {
+            "random_states": random_states(),
+            "pesq_target_failures": dict(self.pesq_targets.failure_counts),
+            "pesq_target_batches": [self.pesq_targets.batches, self.pesq_targets.dropped_batches],
+        }
+
+    def _save_best(self, result: ValidationResult) -> None:
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.config.model,
+            "config": self.model_config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "step": self.position.step,
+            "epoch": self.position.epoch,
+            "protocol": self.config.protocol,
+            "validation": dict(result.means),
+            "validation_utterances": result.utterances,
+        }
+        save_checkpoint(self.run_dir / BEST, payload)
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def train_step(self, clean: torch.Tensor, noisy: torch.Tensor) -> tuple[dict, dict]:
+        """One discriminator and one generator update on a batch of normalised crops; (log row, timings)."""
+        device = self.group.device
+        stft = self.model_config.stft
+        started = time.perf_counter()
+        clean, noisy = clean.to(device), noisy.to(device)
+        clean_magnitude, clean_phase = magnitude_phase_stft(clean, stft)
+        clean_complex = complex_from_polar(clean_magnitude, clean_phase)
+        noisy_magnitude, noisy_phase = magnitude_phase_stft(noisy, stft)
+        magnitude, phase, complex_spectrum = self.training_generator(noisy_magnitude, noisy_phase)
+        with torch.no_grad():
+            enhanced_audio = magnitude_phase_istft(magnitude, phase, stft)
+        pending = self.pesq_targets.submit(clean.cpu().numpy(), enhanced_audio.cpu().numpy())
+        forward_done = time.perf_counter()
+
+        self.discriminator_optimiser.zero_grad()
+        clean_score = self.training_discriminator(clean_magnitude, clean_magnitude)
+        enhanced_score = self.training_discriminator(clean_magnitude, magnitude.detach())
+        waiting = time.perf_counter()
+        targets = pending.result()
+        pesq_done = time.perf_counter()
+        target_tensor = None if targets.targets is None else torch.from_numpy(targets.targets)
+        discriminator_losses = discriminator_loss(clean_score, enhanced_score, target_tensor)
+        discriminator_losses["total"].backward()
+        self.discriminator_optimiser.step()
+        discriminator_done = time.perf_counter()
+
+        self.generator_optimiser.zero_grad()
+        metric_score = self.discriminator(clean_magnitude, magnitude)
+        losses = generator_loss(
+            self.config.losses,
+            metric_score,
+            clean_magnitude,
+            magnitude,
+            clean_phase,
+            phase,
+            clean_complex,
+            complex_spectrum,
+        )
+        loss_done = time.perf_counter()
+        losses.total.backward()
+        self.generator_optimiser.step()
+        finished = time.perf_counter()
+
+        finite_scores = [score for score in targets.scores if math.isfinite(score)]
+        values = torch.tensor(
+            [
+                losses.total.item(),
+                *(losses.terms[name].item() for name in GENERATOR_TERMS),
+                discriminator_losses["total"].item(),
+                discriminator_losses["real"].item(),
+                discriminator_losses["enhanced"].item(),
+                sum(finite_scores),
+                len(finite_scores),
+                len(targets.failures),
+                float(targets.targets is None),
+            ],
+            dtype=torch.float64,
+        )
+        values = distributed.average(values, self.group)
+        world = self.group.world_size
+        row = dict(zip(LOGGED_LOSSES, values[: len(LOGGED_LOSSES)].tolist(), strict=True))
+        pesq_sum, pesq_count, failures, dropped = values[len(LOGGED_LOSSES) :].tolist()
+        row["batch_pesq"] = pesq_sum / pesq_count if pesq_count else float("nan")
+        row["pesq_failures"] = round(failures * world)
+        row["enhanced_term_dropped"] = round(dropped * world)
+        seconds = finished - started
+        timings = {
+            "seconds": seconds,
+            "forward": forward_done - started,
+            "pesq_wait": pesq_done - waiting,
+            "discriminator": discriminator_done - forward_done - (pesq_done - waiting),
+            "generator_loss": loss_done - discriminator_done,
+            "backward": finished - loss_done,
+            "samples_per_second": clean.numel() * world / seconds,
+        }
+        return row, timings
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _validate(self) -> dict | None:
+        """Rank 0 scores the validation utterances, keeps the best generator; others wait."""
+        record = None
+        if self.group.is_main:
+            result = validate(self.generator, self.validation_pairs, self.config.validation_measures)
+            position = self.position
+            if math.isfinite(result.pesq) and not (result.pesq <= position.best_pesq):
+                position.best_pesq = result.pesq
+                position.best_step = position.step
+                self._save_best(result)
+            failures = sum(result.failures.values())
+            if failures:
+                tqdm.write(
+                    f"validation at step {position.step}: {failures} failure(s) left out: {dict(result.failures)}"
+                )
+            record = {
+                "step": position.step,
+                "epoch": position.epoch,
+                "protocol": self.config.protocol,
+                "utterances": result.utterances,
+                "failures": failures,
+                **result.means,
+                "best_pesq": position.best_pesq,
+                "best_step": "" if position.best_step is None else position.best_step,
+            }
+            self.validation_log.write(record)
+            if self.tensorboard is not None:
+                self.tensorboard.scalars("validation", result.means, position.step)
+        distributed.barrier(self.group)
+        return record
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def total_steps(self) -> int:
+        steps = self.config.epochs * self.batches.batches_per_epoch
+        return steps if self.config.max_steps is None else min(steps, self.config.max_steps)
+
+    def run(self) -> TrainResult:
+        config, position = self.config, self.position
+        total = self.total_steps()
+        validations: list[dict] = []
+        first_loss = last_loss = None
+        if position.step == 0 and self.validation_pairs:
+            validations.append(self._validate())  # the untrained (or --init) model
+        bar = tqdm(
+            total=total,
+            initial=position.step,
+            unit="step",
+            desc=f"training {config.model}",
+            disable=not (self.options.progress and self.group.is_main),
+            dynamic_ncols=True,
+        )
+        stopped_early = False
+        try:
+            while position.step < total:
+                order = self.batches.order(position.epoch)
+                clean, noisy = self.batches.batch(position.epoch, position.batch_in_epoch, order)
+                row, timings = self.train_step(clean, noisy)
+                learning_rate = self.generator_optimiser.param_groups[0]["lr"]
+                epoch_of_step = position.epoch
+                position.step += 1
+                position.batch_in_epoch += 1
+                if position.batch_in_epoch == self.batches.batches_per_epoch:
+                    self.generator_scheduler.step()
+                    self.discriminator_scheduler.step()
+                    position.epoch += 1
+                    position.batch_in_epoch = 0
+                first_loss = row["generator_total"] if first_loss is None else first_loss
+                last_loss = row["generator_total"]
+                if self.group.is_main:
+                    if position.step % config.log_interval == 0 or position.step == total:
+                        self.train_log.write(
+                            {"step": position.step, "epoch": epoch_of_step, "learning_rate": learning_rate, **row}
+                        )
+                        self.tensorboard.scalars("train", row, position.step)
+                    self.timing_log.write({"step": position.step, **timings})
+                    if row["enhanced_term_dropped"]:
+                        tqdm.write(
+                            f"step {position.step}: PESQ target failed ({row['pesq_failures']} crop(s)); "
+                            f"the discriminator's enhanced term was dropped for this batch "
+                            f"({self.pesq_targets.dropped_batches} batch(es) so far)"
+                        )
+                bar.update(1)
+                bar.set_postfix(
+                    G=f"{row['generator_total']:.3f}",
+                    D=f"{row['discriminator_total']:.3f}",
+                    s_per_step=f"{timings['seconds']:.2f}",
+                    best_pesq=f"{position.best_pesq:.3f}",
+                )
+                if position.step % config.validation_interval == 0 or position.step == total:
+                    validations.append(self._validate())
+                stop_here = self.options.stop_after_steps is not None and position.step >= self.options.stop_after_steps
+                if position.step % config.checkpoint_interval == 0 or position.step == total or stop_here:
+                    self._save_checkpoint()
+                if stop_here and position.step < total:
+                    stopped_early = True
+                    break
+        finally:
+            bar.close()
+            self.pesq_targets.close()
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+        # PESQ-target counts of all processes (each drops its own share of the batch's term)
+        failures: Counter = Counter()
+        batches = dropped = 0
+        for state in distributed.gather(self._process_state(), self.group):
+            failures.update(state["pesq_target_failures"])
+            batches += state["pesq_target_batches"][0]
+            dropped += state["pesq_target_batches"][1]
+        self.pesq_target_batches = batches
+        result = TrainResult(
+            run_dir=self.run_dir,
+            steps=position.step,
+            epoch=position.epoch,
+            stopped_early=stopped_early,
+            best_pesq=position.best_pesq,
+            best_step=position.best_step,
+            protocol=config.protocol,
+            validations=[record for record in validations if record is not None],
+            pesq_target_failures=dict(failures),
+            dropped_enhanced_terms=dropped,
+            first_loss=first_loss,
+            last_loss=last_loss,
+        )
+        if self.group.is_main:
+            self._write_summary(result)
+        return result
+
+    def _write_summary(self, result: TrainResult) -> None:
+        summary = {
+            "model": self.config.model,
+            "profile": self.config.profile,
+            "data": self.splits.source,
+            "protocol": result.protocol,
+            "steps": result.steps,
+            "epoch": result.epoch,
+            "finished": result.steps >= self.total_steps(),
+            "best_checkpoint": BEST if result.best_step is not None else None,
+            "best_validation_pesq": None if math.isnan(result.best_pesq) else result.best_pesq,
+            "best_step": result.best_step,
+            "best_chosen_by": f"validation PESQ under the {result.protocol!r} protocol",
+            "validation_utterances": len(self.validation_pairs),
+            "pesq_target_batches": self.pesq_target_batches,
+            "pesq_target_failures": result.pesq_target_failures,
+            "dropped_enhanced_terms": result.dropped_enhanced_terms,
+            "world_size": self.group.world_size,
+            "tensorboard": bool(self.tensorboard and self.tensorboard.available),
+        }
+        atomic_write_text(self.run_dir / SUMMARY, json.dumps(summary, indent=2) + "\n")
+
+
+def train(config: TrainConfig, options: RunOptions, splits: TrainingSplits | None = None) -> TrainResult:
+    """Train (or resume) one run; returns what it did."""
+    return Trainer(config, options, splits).run()

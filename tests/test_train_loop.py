@@ -1,0 +1,276 @@
+"""The trainer end to end on a tiny IMSE: resume bit for bit, determinism, DDP, fine-tuning, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bench.train.config import ConfigError, TrainConfig, profile_config
+from bench.train.data import DataError, TrainingSplits
+from bench.train.logs import TRAIN_LOG, VALIDATION_LOG
+from bench.train.loop import BEST, CHECKPOINT, RunOptions, train
+from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from imse.unet import ModelConfig, SpeechEnhancementNet
+from tests.dummies.training import FACTORY, SyntheticUtterance, synthetic_splits
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+TINY = {"dense_channel": 8, "blocks_per_stage": 1}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: bit-exact comparisons need a fixed count, and 2 threads on a busy machine crawl."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    """The smoke preset on synthetic data with a tiny IMSE and 44-frame crops."""
+    values = dict(
+        max_steps=6,
+        segment_size=4300,
+        validation_interval=3,
+        validation_utterances=1,
+        checkpoint_interval=100,
+        pesq_workers=0,
+        model_overrides=TINY,
+    )
+    values.update(overrides)
+    return profile_config("smoke", "imse", values.pop("data", FACTORY), **values)
+
+
+def run_options(run_dir: Path, **options) -> RunOptions:
+    return RunOptions(run_dir=run_dir, progress=False, **options)
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def assert_same_state(first: dict, second: dict, path: str = "") -> None:
+    """Equal nested checkpoints: tensors with torch.equal, everything else with ==."""
+    if isinstance(first, torch.Tensor):
+        assert isinstance(second, torch.Tensor) and torch.equal(first, second), f"{path} differs"
+    elif isinstance(first, dict):
+        assert set(first) == set(second), f"{path}: keys differ"
+        for key in first:
+            assert_same_state(first[key], second[key], f"{path}/{key}")
+    elif isinstance(first, (list, tuple)):
+        assert len(first) == len(second), f"{path}: lengths differ"
+        for index, (left, right) in enumerate(zip(first, second, strict=True)):
+            assert_same_state(left, right, f"{path}[{index}]")
+    elif isinstance(first, float) and np.isnan(first):
+        assert isinstance(second, float) and np.isnan(second), f"{path} differs"
+    else:
+        assert first == second, f"{path}: {first!r} != {second!r}"
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory) -> Path:
+    """6 uninterrupted steps (4 batches per epoch, so the learning rate decays after step 4)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    run_dir = tmp_path_factory.mktemp("train") / "straight"
+    result = train(tiny_config(), run_options(run_dir))
+    torch.set_num_threads(previous)
+    assert result.steps == 6 and result.epoch == 1 and not result.stopped_early
+    return run_dir
+
+
+def test_stop_and_resume_ends_bit_for_bit_where_the_uninterrupted_run_ends(straight_run, tmp_path):
+    run_dir = tmp_path / "resumed"
+    stopped = train(tiny_config(), run_options(run_dir, stop_after_steps=2))
+    assert stopped.stopped_early and stopped.steps == 2
+    resumed = train(tiny_config(), run_options(run_dir, resume=True))
+    assert resumed.steps == 6 and not resumed.stopped_early
+    expected, got = load_checkpoint(straight_run / CHECKPOINT), load_checkpoint(run_dir / CHECKPOINT)
+    assert_same_state(expected, got)  # weights, optimisers, schedulers, position, random states
+    assert_same_state(load_checkpoint(straight_run / BEST), load_checkpoint(run_dir / BEST))
+    for log in (TRAIN_LOG, VALIDATION_LOG):
+        assert (straight_run / log).read_text() == (run_dir / log).read_text()
+
+
+def test_killed_process_resumes_to_the_same_weights(straight_run, tmp_path):
+    """SIGKILL a CLI run after its first checkpoint, resume it, compare with the uninterrupted run."""
+    run_dir = tmp_path / "killed"
+    config_path = tmp_path / "config.json"
+    tiny_config(checkpoint_interval=2).save(tmp_path)
+    command = [sys.executable, "-m", "bench.train", "--config", str(config_path), "--out", str(run_dir)]
+    command += ["--threads", "1", "--no-progress"]
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    process = subprocess.Popen(command, cwd=REPOSITORY, env=environment, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run_dir / CHECKPOINT).exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    _, errors = process.communicate()
+    assert process.returncode == -signal.SIGKILL, errors.decode()
+    killed_at = load_checkpoint(run_dir / CHECKPOINT)["position"]["step"]
+    assert 2 <= killed_at < 6
+    resumed = train(tiny_config(checkpoint_interval=2), run_options(run_dir, resume=True))
+    assert resumed.steps == 6
+    expected, got = load_checkpoint(straight_run / CHECKPOINT), load_checkpoint(run_dir / CHECKPOINT)
+    for name in ("generator", "discriminator", "generator_optimiser", "discriminator_optimiser", "position"):
+        assert_same_state(expected[name], got[name], name)
+    assert (straight_run / TRAIN_LOG).read_text() == (run_dir / TRAIN_LOG).read_text()
+
+
+def test_another_seed_gives_other_weights(straight_run, tmp_path):
+    other = train(tiny_config(seed=99, max_steps=1, validation_interval=100), run_options(tmp_path / "seed99"))
+    assert other.steps == 1
+    first = load_checkpoint(straight_run / CHECKPOINT)["generator"]
+    second = load_checkpoint(tmp_path / "seed99" / CHECKPOINT)["generator"]
+    assert any(not torch.equal(first[key], second[key]) for key in first)
+
+
+def test_logs_hold_every_loss_term_and_the_best_checkpoint_loads(straight_run):
+    rows = read_rows(straight_run / TRAIN_LOG)
+    assert [int(row["step"]) for row in rows] == list(range(1, 7))
+    for column in ("metric", "magnitude", "group_delay", "complex", "discriminator_real", "discriminator_enhanced"):
+        assert all(np.isfinite(float(row[column])) for row in rows)
+    # 0.27 s crops of synthetic speech with pauses: PESQ often finds no utterance; each is counted
+    summary = json.loads((straight_run / "summary.json").read_text())
+    dropped = [row for row in rows if row["enhanced_term_dropped"] == "1"]
+    assert summary["dropped_enhanced_terms"] == len(dropped) > 0
+    assert sum(summary["pesq_target_failures"].values()) == sum(int(row["pesq_failures"]) for row in rows)
+    assert all(float(row["discriminator_enhanced"]) == 0.0 for row in dropped)
+    assert {row["learning_rate"] for row in rows} == {repr(5e-4), repr(5e-4 * 0.99)}  # decays at the epoch
+    validations = read_rows(straight_run / VALIDATION_LOG)
+    assert [int(row["step"]) for row in validations] == [0, 3, 6]
+    assert {row["protocol"] for row in validations} == {"clean"}
+    assert summary["best_chosen_by"] == "validation PESQ under the 'clean' protocol"
+
+    from imse.loading import load_model
+
+    best = load_checkpoint(straight_run / BEST)
+    assert best["protocol"] == "clean" and best["step"] == summary["best_step"]
+    loaded = load_model(straight_run / BEST, trust_unknown=True)
+    assert loaded.model_name == "imse" and loaded.model.config.dense_channel == 8
+
+
+def test_two_process_gloo_run_matches_the_single_process_run(tmp_path):
+    """The same global batch of 2 split over 2 processes: the same losses, and the same updates to rounding.
+
+    Not bit for bit, by design: the all-reduce sums the gradients in another order, and
+    AdamW divides each gradient by its own magnitude, so rounding noise in gradients that
+    are zero in exact arithmetic (conv biases in front of an instance norm) becomes
+    updates of up to the learning rate. One process with 2 threads instead of 1 differs
+    from itself by as much (update vectors 2.6 % apart after two steps; 2 processes: 3.9 %).
+    Dropout is off, as each process draws its own masks.
+    """
+    config = tiny_config(max_steps=2, validation_interval=100, discriminator_dropout=0.0)
+    single = train(config, run_options(tmp_path / "single"))
+    assert single.steps == 2
+    config.save(tmp_path)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    command += ["-m", "bench.train", "--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "ddp")]
+    command += ["--threads", "1", "--no-progress", "--device", "cpu"]
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "OMP_NUM_THREADS": "1"}
+    process = subprocess.run(command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.count("done: 2 steps") == 1  # only rank 0 reports
+    single_rows = read_rows(tmp_path / "single" / TRAIN_LOG)
+    ddp_rows = read_rows(tmp_path / "ddp" / TRAIN_LOG)
+    assert len(single_rows) == len(ddp_rows) == 2
+    # step 1 starts from identical weights; step 2 from weights one AdamW step apart (see above)
+    for one, two, tolerance in zip(single_rows, ddp_rows, (1e-5, 1e-3), strict=True):
+        for column in ("generator_total", "magnitude", "phase", "complex", "metric", "discriminator_total"):
+            assert float(one[column]) == pytest.approx(float(two[column]), rel=tolerance, abs=1e-7), column
+        assert one["pesq_failures"] == two["pesq_failures"]
+    first = load_checkpoint(tmp_path / "single" / CHECKPOINT)
+    second = load_checkpoint(tmp_path / "ddp" / CHECKPOINT)
+    assert second["world_size"] == 2 and len(second["processes"]) == 2
+    torch.manual_seed(config.seed)  # the trainer builds the generator first after seeding
+    initial = SpeechEnhancementNet(ModelConfig.from_dict(first["config"])).state_dict()
+    updates = [
+        torch.cat([(checkpoint["generator"][key] - initial[key]).flatten() for key in initial])
+        for checkpoint in (first, second)
+    ]
+    assert float(torch.nn.functional.cosine_similarity(*updates, dim=0)) > 0.995
+    assert float((updates[0] - updates[1]).abs().max()) <= 2 * config.optimiser.learning_rate * 2
+    for key, value in first["discriminator"].items():
+        torch.testing.assert_close(second["discriminator"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_fine_tuning_starts_from_the_pretrained_bundle(tmp_path, checkpoint_dir, sample_dir, monkeypatch):
+    from imse.audio import read_audio
+    from imse.loading import load_model
+
+    monkeypatch.setenv("IMSE_CHECKPOINT_DIR", str(checkpoint_dir))
+    clean = read_audio(sample_dir / "clean" / "p232_005.wav").samples
+    noisy = read_audio(sample_dir / "noisy" / "p232_005.wav").samples
+    real = SyntheticUtterance("p232_005", "p232", clean, noisy)  # a real pair in the same container
+    splits = TrainingSplits(synthetic_splits().train, [real], "clean", "synthetic + one VoiceBank pair")
+    config = profile_config(
+        "smoke",
+        "imse",
+        FACTORY,
+        init="imse-vb-3.399",
+        max_steps=1,
+        segment_size=4300,
+        validation_interval=100,
+        validation_utterances=1,
+        pesq_workers=0,
+    )
+    result = train(config, run_options(tmp_path / "finetune"), splits=splits)
+    untrained_like = result.validations[0]["pesq"]
+    assert result.validations[0]["step"] == 0
+    assert untrained_like > 2.5  # the bundle's quality on a real VoiceBank pair, not a random model's ~1.1
+    bundle = load_model("imse-vb-3.399").model.state_dict()
+    tuned = load_checkpoint(tmp_path / "finetune" / CHECKPOINT)["generator"]
+    moved = max(float((tuned[key] - bundle[key]).abs().max()) for key in bundle)
+    assert 0 < moved < 5e-3  # one AdamW step of lr 5e-4 from the bundle's weights
+
+
+def test_data_without_train_split_is_refused(tmp_path):
+    config = tiny_config(data="factory:tests.dummies.training:empty_train_splits")
+    with pytest.raises(DataError, match="no train split"):
+        train(config, run_options(tmp_path / "run"))
+
+
+def test_source_in_upstream_layout_with_an_empty_train_list_is_refused(tmp_path):
+    for folder in ("wavs_clean", "wavs_noisy"):
+        (tmp_path / "corpus" / folder).mkdir(parents=True)
+    for name in ("training.txt", "test.txt"):
+        (tmp_path / "corpus" / name).write_text("")
+    config = tiny_config(data=str(tmp_path / "corpus"), partial_data=True)
+    with pytest.raises(DataError, match="has no train split"):
+        train(config, run_options(tmp_path / "run"))
+
+
+def test_resume_with_another_config_is_refused(straight_run, tmp_path):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight_run, run_dir)
+    with pytest.raises(ConfigError, match=r"seed: 1234 -> 7"):
+        train(tiny_config(seed=7), run_options(run_dir, resume=True))
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(tiny_config(), run_options(run_dir))
+    with pytest.raises(ConfigError, match="no config"):
+        train(tiny_config(), run_options(tmp_path / "nothing", resume=True))
+
+
+def test_checkpoint_of_another_model_is_refused(straight_run, tmp_path):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight_run, run_dir)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    checkpoint["model"] = "muse"
+    save_checkpoint(run_dir / CHECKPOINT, checkpoint)
+    with pytest.raises(CheckpointError, match="holds a 'muse' model, not 'imse'"):
+        train(tiny_config(), run_options(run_dir, resume=True))
+    # --init with weights of another architecture
+    with pytest.raises(CheckpointError, match="architecture differs"):
+        train(tiny_config(init=str(straight_run / BEST), model_overrides=None), run_options(tmp_path / "init"))
