@@ -250,7 +250,7 @@ class Trainer:
                 + ". Resume with the run's own settings, or start a new run directory."
             )
         if not path.is_file():
-            raise ConfigError(f"--resume: {path} does not exist; the run was killed before its first checkpoint")
+            return None  # killed before its first checkpoint: start again from step 0, as it would have
         checkpoint = load_checkpoint(path)
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path}: not a bench.train checkpoint (format {checkpoint.get('format')!r})")
