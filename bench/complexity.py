@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import platform
 import re
-import resource
 import statistics
 import sys
 import time
@@ -173,16 +172,29 @@ def latency(
     return {"median_s": median, "p90_s": _percentile(times, 90), "rtf": median / seconds}
 
 
+def _resident_kib(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in KiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def _memory_probe(model_name: str, seconds: float, mode: str, queue: multiprocessing.Queue) -> None:
     model = registry.build(model_name).eval()
     audio = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32) * 0.1
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    enhance(audio, model, mode)
-    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current size
+    before = _resident_kib("VmRSS")
+    with torch.inference_mode():
+        enhance(audio, model, mode)
+    queue.put((_resident_kib("VmHWM") - before) / 1024)
 
 
 def peak_memory_mb(model_name: str, seconds: float, mode: str) -> float:
-    """Peak resident memory one enhancement adds, in MiB, measured in a fresh process."""
+    """Peak resident memory one enhancement adds over the loaded model, in MiB, in a fresh process.
+
+    Linux only: it resets the kernel's peak-RSS counter (/proc/self/clear_refs) before enhancing.
+    """
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_memory_probe, args=(model_name, seconds, mode, queue))
