@@ -25,6 +25,17 @@ def shared_dir() -> Path:
     return path
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: bit-exact comparisons need a fixed count, and 2 threads on a busy machine crawl."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def checkpoint_dir(shared_dir: Path) -> Path:
     """The authors' checkpoints in ../shared, laid out as the bundle cache expects."""

@@ -22,19 +22,13 @@ from bench.train.logs import TRAIN_LOG, VALIDATION_LOG
 from bench.train.loop import BEST, CHECKPOINT, RunOptions, train
 from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from imse.unet import ModelConfig, SpeechEnhancementNet
+from tests.dummies.models import TINY_OVERRIDES as TINY
 from tests.dummies.training import FACTORY, SyntheticUtterance, synthetic_splits
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-TINY = {"dense_channel": 8, "blocks_per_stage": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: bit-exact comparisons need a fixed count, and 2 threads on a busy machine crawl."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(**overrides) -> TrainConfig:

@@ -11,21 +11,13 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 
 from bench.train.config import profile_config
 from bench.train.logs import TRAIN_LOG
 from bench.train.loop import RunOptions, train
+from tests.dummies.models import TINY_OVERRIDES as TINY
 
-TINY = {"dense_channel": 8, "blocks_per_stage": 1}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_smoke_run_on_vb_mini_lowers_the_loss_and_raises_validation_pesq(tmp_path):

@@ -8,7 +8,10 @@ import torch
 
 from imse.unet import ModelConfig, SpeechEnhancementNet
 
-TINY_IMSE = dataclasses.replace(ModelConfig(), dense_channel=8, heads=(2, 4, 6), blocks_per_stage=1)
+TINY_OVERRIDES = {"dense_channel": 8, "blocks_per_stage": 1}
+"""A narrow model (8 channels, one block per stage) of any registered architecture."""
+
+TINY_IMSE = dataclasses.replace(ModelConfig(), heads=(2, 4, 6), **TINY_OVERRIDES)
 
 
 def tiny_model(config: ModelConfig = TINY_IMSE, seed: int = 0) -> SpeechEnhancementNet:
