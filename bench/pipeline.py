@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.provenance import package_versions
+from bench.provenance import command_line, package_versions
 from bench.results import measured_table, provenance_path
 from imse.atomic import atomic_write_text
 from imse.audio import write_audio
@@ -29,10 +27,15 @@ REPORTED_SYSTEMS = {"imse-vb-3.399": "IMSE", "imse-vb-3.373": "IMSE (v1)", "muse
 VARIANTS = ("loizou", "upstream-float")
 
 
+SHARED_VARIABLE = "IMSE_BENCH_SHARED"
+"""Where ../shared (checkpoints, the VoiceBank+DEMAND sample) is; .ci/run sets it."""
+
+
 def work_dir() -> Path:
-    """$IMSE_BENCH_CACHE/reproduce, else ~/.cache/imse-bench/reproduce: audio and runs, not results."""
-    base = os.environ.get("IMSE_BENCH_CACHE") or Path.home() / ".cache" / "imse-bench"
-    return Path(base) / "reproduce"
+    """The reproduce folder of the project cache (bench.data.cache): audio and runs, not results."""
+    from bench.data.cache import cache_root
+
+    return cache_root() / "reproduce"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def record_provenance(results: Path, test_set: TestSet, system: str, origin: str
     document = {
         "system": system, "origin": origin, "dataset": test_set.name, "data": test_set.description,
         "reported_system": REPORTED_SYSTEMS.get(system, details.pop("reported_system", "")),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]), "versions": package_versions(), **details,
+        "command": command_line(), "versions": package_versions(), **details,
     }
     atomic_write_text(provenance_path(results, test_set.name, system), json.dumps(document, indent=2) + "\n")
 

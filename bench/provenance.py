@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import platform
+import shlex
 import sys
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("imse-bench", "torch", "numpy", "scipy", "pesq", "pystoi", "soundfile", "soxr", "pandas", "fvcore",
             "ptflops", "datasets")
@@ -23,4 +25,4 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 def command_line() -> str:
     """How this process was started, for the record."""
-    return " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv])
+    return shlex.join([Path(sys.executable).name, *sys.argv])

@@ -62,7 +62,7 @@ SEED = 1234
 
 def _test_set(name: str, work: Path, limit: int | None) -> pipeline.TestSet:
     if name == "vbdmd-sample":
-        shared = os.environ.get("IMSE_BENCH_SHARED")
+        shared = os.environ.get(pipeline.SHARED_VARIABLE)
         if not shared:
             raise pipeline.Skip("IMSE_BENCH_SHARED is not set; the VoiceBank+DEMAND sample is in ../shared")
         test_set = pipeline.sample_test_set(Path(shared))

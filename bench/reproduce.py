@@ -23,7 +23,6 @@ from imse.atomic import atomic_write_text
 from imse.checkpoint import CheckpointError
 from imse.registry import registry
 
-SHARED_VARIABLE = "IMSE_BENCH_SHARED"
 COMPARISONS = (("imse-vb-3.399", "muse-vb"), ("trained-imse", "trained-muse"), ("imse-vb-3.399", "imse-vb-3.373"))
 
 
@@ -43,11 +42,12 @@ class Log:
 
 def _test_sets(data: str | None, work: Path, log: Log) -> list[pipeline.TestSet]:
     test_sets = [pipeline.export_test_split("vb-mini", "vb-mini", work)]
-    shared = os.environ.get(SHARED_VARIABLE)
+    shared = os.environ.get(pipeline.SHARED_VARIABLE)
     if shared and (Path(shared) / "vbdmd-sample").is_dir():
         test_sets.append(pipeline.sample_test_set(Path(shared)))
     else:
-        log.skip(f"the VoiceBank+DEMAND sample: ${SHARED_VARIABLE} does not point at a ../shared with vbdmd-sample")
+        log.skip(f"the VoiceBank+DEMAND sample: ${pipeline.SHARED_VARIABLE} does not point at a ../shared "
+                 "with vbdmd-sample")
     if data:
         test_sets.append(pipeline.export_test_split(data, "vbdmd-test", work))
     else:
