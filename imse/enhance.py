@@ -39,16 +39,15 @@ def _run(model: SpeechEnhancementNet, waveform: torch.Tensor, stft: STFTConfig) 
     return magnitude_phase_istft(enhanced_magnitude, enhanced_phase, stft)
 
 
-def _segments(length: int, segment_size: int) -> list[tuple[int, int, int]]:
-    """(start, keep_from, keep_to) per segment: input [start, start+segment) and which output part to keep."""
+def _segments(length: int, segment_size: int) -> list[tuple[int, int]]:
+    """(start, kept) per segment: input [start, start + segment), output samples [0, kept) kept."""
     if length <= segment_size:
-        return [(0, 0, length)]
+        return [(0, length)]
     full, remainder = divmod(length, segment_size)
-    plan = [(i * segment_size, 0, segment_size) for i in range(full)]
+    plan = [(i * segment_size, segment_size) for i in range(full)]
     if remainder:
-        start, _, _ = plan[-1]
-        plan[-1] = (start, 0, remainder)  # upstream cuts the segment before the end-aligned one
-        plan.append((length - segment_size, 0, segment_size))
+        plan[-1] = (plan[-1][0], remainder)  # upstream cuts the segment before the end-aligned one
+        plan.append((length - segment_size, segment_size))
     return plan
 
 
@@ -84,11 +83,11 @@ def enhance(
     else:
         size = config.segment_size
         pieces = []
-        for start, keep_from, keep_to in _segments(length, size):
+        for start, kept in _segments(length, size):
             segment = normalised[:, start : start + size]
             if segment.shape[1] < size:
                 segment = torch.nn.functional.pad(segment, (0, size - segment.shape[1]))
-            pieces.append(_run(model, segment, config.stft)[0, keep_from:keep_to])
+            pieces.append(_run(model, segment, config.stft)[0, :kept])
         output = torch.cat(pieces)
     output = output / factor
     if not torch.isfinite(output).all():
