@@ -10,9 +10,6 @@ one run. Without them the ratio is skipped, saying why.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +18,7 @@ import pytest
 import soundfile
 import torch
 
+from benchmarks.official import official_code, run_official
 from imse.enhance import enhance
 from imse.loading import load_model
 
@@ -54,10 +52,7 @@ def test_enhancement_real_time_factor(benchmark, checkpoint_dir, sample_dir, sys
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("system", sorted(BUNDLES))
 def test_speed_ratio_to_official_code(checkpoint_dir, sample_dir, system, threads, record_property):
-    python = os.environ.get("OFFICIAL_PYTHON")
-    repository = os.environ.get(f"OFFICIAL_{system.upper()}_REPOSITORY")
-    if not python or not repository:
-        pytest.skip(f"set OFFICIAL_PYTHON and OFFICIAL_{system.upper()}_REPOSITORY to compare with the official code")
+    python, repository = official_code(system)
     files = _files(sample_dir)
     model = load_model(BUNDLES[system], cache_dir=checkpoint_dir).model
     torch.set_num_threads(threads)
@@ -67,13 +62,9 @@ def test_speed_ratio_to_official_code(checkpoint_dir, sample_dir, system, thread
         start = time.perf_counter()
         enhance(samples, model, "segmented")
         ours_total += time.perf_counter() - start
-        output = subprocess.run(
-            [python, str(Path(__file__).with_name("official_inference.py")), "--repository", repository,
-             "--system", system, "--checkpoint", str(checkpoint_dir / OFFICIAL_CHECKPOINTS[system]),
-             "--threads", str(threads), str(path)],
-            check=True, capture_output=True, text=True, cwd="/tmp",
-        ).stdout
-        official_total += sum(json.loads(output.strip().splitlines()[-1]).values())
+        arguments = ["--repository", repository, "--system", system, "--threads", str(threads),
+                     "--checkpoint", str(checkpoint_dir / OFFICIAL_CHECKPOINTS[system]), str(path)]
+        official_total += sum(run_official("official_inference.py", python, arguments).values())
     ratio = official_total / ours_total
     record_property("speedup", ratio)
     print(f"{system} {threads} thread(s): official {official_total:.2f} s, ours {ours_total:.2f} s, "
