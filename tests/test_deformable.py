@@ -144,21 +144,3 @@ def test_module_holds_torchvision_shaped_weight() -> None:
         layer(input, torch.zeros(1, 18, 6, 5)), F.conv2d(input, layer.weight, padding=1, groups=16)
     )
 
-
-def test_benchmark_muse_sized_forward_backward(benchmark) -> None:
-    """Forward and backward at MUSE's largest map, [2, 16, 308, 128] depthwise 3x3, on one
-    thread. Skipped by default; run with `-o addopts= --benchmark-only`."""
-    generator = torch.Generator().manual_seed(5)
-    input = torch.randn(2, 16, 308, 128, generator=generator, requires_grad=True)
-    offset = (2 * torch.rand(2, 18, 308, 128, generator=generator) - 1).requires_grad_()
-    weight = torch.randn(16, 1, 3, 3, generator=generator, requires_grad=True)
-
-    def step() -> None:
-        deform_conv2d(input, offset, weight, padding=1).sum().backward()
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        benchmark.pedantic(step, rounds=10, warmup_rounds=1)
-    finally:
-        torch.set_num_threads(threads)
