@@ -2,10 +2,11 @@
 
 The pairs may be any sequence (a list, or one that reads from disk on indexing). Each
 utterance is RMS-normalised as a whole with the noisy signal's factor (upstream's
-recipe), then a `segment_size` crop is taken at a random start; a shorter utterance is
-zero-padded. The epoch's order is a permutation drawn from (seed, epoch), and each crop's
-start from (seed, epoch, position), so a resumed run can jump straight to any batch and
-N processes can each take their share of the same global batch.
+recipe), then cut by `bench.data.training.crop_or_pad` (the dataset's own rule): a
+`segment_size` crop at a random start, or zero padding for a shorter utterance. The
+epoch's order is a permutation drawn from (seed, epoch), and each crop's start from
+(seed, epoch, position), so a resumed run can jump straight to any batch and N processes
+can each take their share of the same global batch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.data.training import crop_or_pad
 from bench.train.data import DataError, Pair
 from imse.dsp import rms_normalisation_factor
 
@@ -70,16 +72,11 @@ class CropBatches:
         """The epoch's permutation of utterance indices."""
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))
 
-    def crop(self, pair: Pair, epoch: int, position: int) -> tuple[np.ndarray, np.ndarray]:
+    def crop(self, pair: Pair, epoch: int, position: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The crop at `position` of `epoch`: a random start, or zero padding for a short utterance."""
         pair = normalise(pair)
-        length = pair.clean.size
-        if length <= self.segment_size:
-            padding = (0, self.segment_size - length)
-            return np.pad(pair.clean, padding), np.pad(pair.noisy, padding)
-        start = int(np.random.default_rng([self.seed, epoch, position]).integers(0, length - self.segment_size + 1))
-        stop = start + self.segment_size
-        return pair.clean[start:stop], pair.noisy[start:stop]
+        rng = np.random.default_rng([self.seed, epoch, position])
+        return crop_or_pad(torch.from_numpy(pair.clean), torch.from_numpy(pair.noisy), self.segment_size, rng)
 
     def batch(self, epoch: int, index: int, order: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's share of global batch `index` of `epoch`: positions rank, rank + N, ..."""
@@ -87,6 +84,4 @@ class CropBatches:
             order = self.order(epoch)
         positions = range(index * self.batch_size + self.rank, (index + 1) * self.batch_size, self.world_size)
         crops = [self.crop(self.pairs[order[position]], epoch, position) for position in positions]
-        clean = torch.from_numpy(np.stack([crop[0] for crop in crops]))
-        noisy = torch.from_numpy(np.stack([crop[1] for crop in crops]))
-        return clean, noisy
+        return torch.stack([crop[0] for crop in crops]), torch.stack([crop[1] for crop in crops])
