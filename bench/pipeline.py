@@ -150,7 +150,7 @@ def per_utterance_improvement(results: Path, dataset: str, system: str, metric: 
 
     enhanced = pandas.read_csv(measured_table(results, dataset, system, "loizou")).set_index("utterance")
     noisy = pandas.read_csv(measured_table(results, dataset, "noisy", "loizou")).set_index("utterance")
-    both = enhanced.join(noisy, lsuffix="_system", rsuffix="_noisy", how="inner")
+    both = enhanced.merge(noisy, left_index=True, right_index=True, how="inner", suffixes=("_system", "_noisy"))
     both = both[(both["status_system"] == "ok") & (both["status_noisy"] == "ok")]
     return (both[f"{metric}_system"] - both[f"{metric}_noisy"]).to_numpy()
 
