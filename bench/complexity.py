@@ -1,11 +1,13 @@
 """Parameters, MACs, latency and memory, measured the same way for every registered model.
 
-    python -m bench.complexity --model imse muse [--format csv|markdown] [--output FILE]
+    python -m bench.complexity --model imse muse [--format csv|markdown] [--output FILE] [--scaling-output FILE]
 
 MACs are multiply-accumulates (FLOPs = 2 MACs) of the network on its (magnitude, phase)
 input; the STFT and iSTFT around it are not counted. Two counters are run and compared:
 fvcore (traced) and ptflops with its aten backend passed explicitly (its default pytorch
 backend skips matmul and einsum). Every operator a counter treated as zero is listed.
+`--scaling-output` adds MACs by block type (embedding, attention, feed-forward, norm,
+U-Net resampling, encoder/decoder) and full-utterance latency for 1, 2, 4, 8 and 16 s.
 
 Parameters are given twice: the total, and the paper's convention, which leaves out the
 1x1 pointwise projections of IDConv embeddings (the paper's 0.427M for IMSE is 432,995 less
@@ -118,34 +120,39 @@ def _arithmetic(operators) -> list[str]:
     return sorted(names - DATA_MOVEMENT)
 
 
-class _KeywordInputs(torch.nn.Module):
-    """ptflops calls model(batch); this passes (magnitude, phase) on, on the meta device."""
-
-    def __init__(self, model: SpeechEnhancementNet, samples: int) -> None:
-        super().__init__()
-        self.inputs = tuple(tensor.to("meta") for tensor in network_inputs(model, samples))
-        self.model = copy.deepcopy(model).to("meta")
-
-    def forward(self, _: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.model(*self.inputs)
-
-
 def ptflops_macs(model: SpeechEnhancementNet, samples: int) -> MacCount:
-    """ptflops with the aten backend; its zero-op warnings are parsed into the skipped list.
+    """ptflops's aten counter, attributed to every module of the model, on the meta device.
 
-    It runs on the meta device: shapes only, no arithmetic, so long inputs cost nothing.
+    This is the counter `ptflops.get_model_complexity_info(..., backend="aten")` runs; it is
+    entered directly because that function only attributes counts to the top module's
+    children, and the split by block type needs every module. The meta device carries
+    shapes only, no arithmetic, so a 16 s input costs as little as a 1 s one.
     """
-    from ptflops import get_model_complexity_info
+    from ptflops.aten_engine import FlopCounterMode
 
     stream = io.StringIO()
-    macs, _ = get_model_complexity_info(
-        _KeywordInputs(model, samples), (1,), as_strings=False, backend="aten",
-        print_per_layer_stat=False, verbose=True, ost=stream,
-    )
-    if macs is None:
-        raise RuntimeError(f"ptflops failed:\n{stream.getvalue()}")
+    counter = FlopCounterMode(verbose=True, output_params={"print_params": {"file": stream}})
+    meta_model = copy.deepcopy(model).to("meta").eval()
+    inputs = tuple(tensor.to("meta") for tensor in network_inputs(model, samples))
+
+    def leave(*_) -> None:  # a forward hook that returned the popped name would replace the output
+        counter.parents.pop()
+
+    handles = []
+    for name, module in meta_model.named_modules():
+        if name:
+            handles.append(module.register_forward_pre_hook(lambda *_, name=name: counter.parents.append(name)))
+            handles.append(module.register_forward_hook(leave))
+    try:
+        with counter, torch.no_grad():
+            meta_model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    by_module = {name: sum(counts.values()) for name, counts in counter.flop_counts.items()}
+    total = by_module.pop("Global")
     skipped = re.findall(r"Warning: (\S+) operation is treated as a zero-op", stream.getvalue())
-    return MacCount(int(macs), {}, _arithmetic(skipped))
+    return MacCount(int(total), split_by_block(by_module, total), _arithmetic(skipped))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -268,12 +275,16 @@ def measure(model_name: str, latency_seconds: float = 4.0, repeats: int = 5, mem
 
 
 def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = 3) -> list[dict]:
-    """MACs (fvcore, by block type) and single-pass latency for growing input lengths."""
+    """MACs (ptflops on the meta device, by block type) and single-pass latency for growing input lengths.
+
+    ptflops, not fvcore: fvcore traces on real tensors, and its 16 s trace of MUSE does not
+    fit in memory on a 24 GiB machine; the meta device makes the count independent of length.
+    """
     model = registry.build(model_name).eval()
     rows = []
-    for duration in seconds:
+    for duration in tqdm(seconds, desc=f"scaling {model_name}", unit="length", leave=False):
         samples = padded_length(duration * SAMPLE_RATE, model.config.stft)
-        count = fvcore_macs(model, samples)
+        count = ptflops_macs(model, samples)
         with torch.inference_mode():
             timing = latency(model, samples / SAMPLE_RATE, "full", torch.get_num_threads(), repeats)
         rows.append({

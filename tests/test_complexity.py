@@ -65,11 +65,24 @@ def test_the_two_counters_agree_within_five_percent_on_imse():
 
 def test_imse_macs_are_linear_in_length():
     model = registry.build("imse")
-    per_sample = {}
+    per_sample, attention_per_sample = {}, {}
     for seconds in (SCALING_SECONDS[1], SCALING_SECONDS[-1]):
         samples = padded_length(seconds * 16_000, model.config.stft)
-        per_sample[seconds] = ptflops_macs(model, samples).total / samples
+        count = ptflops_macs(model, samples)
+        per_sample[seconds] = count.total / samples
+        attention_per_sample[seconds] = count.by_block["attention"] / samples
     assert abs(per_sample[16] / per_sample[2] - 1) < 0.02
+    assert abs(attention_per_sample[16] / attention_per_sample[2] - 1) < 0.02  # linear attention: linear
+
+
+def test_the_counters_attribute_macs_to_the_same_blocks():
+    """ptflops's per-module attribution (our hooks) against fvcore's (its trace), block by block."""
+    model = registry.build("imse")
+    fvcore_split, ptflops_split = fvcore_macs(model, ONE_SECOND).by_block, ptflops_macs(model, ONE_SECOND).by_block
+    assert fvcore_split.keys() == ptflops_split.keys()
+    for block, fvcore_count in fvcore_split.items():
+        assert abs(ptflops_split[block] - fvcore_count) <= 0.05 * fvcore_count, block
+    assert ptflops_split["feedforward"] == fvcore_split["feedforward"] > 0  # bias-free convs: no convention gap
 
 
 def test_block_split_is_disjoint_and_complete():
