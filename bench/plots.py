@@ -1,4 +1,5 @@
-"""Plots from `results/`: the efficiency frontier and per-utterance PESQ improvements (PNG and PDF)."""
+"""Plots from `results/` (PNG and PDF): the efficiency frontier, per-utterance PESQ improvements,
+and how MACs and latency grow with the length of the input."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from bench.results import ORIGIN_INPUT, load_measured  # noqa: E402
 def _save(figure: plt.Figure, output: Path, name: str) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     paths = [output / f"{name}.png", output / f"{name}.pdf"]
-    for path in paths:
-        figure.savefig(path, dpi=150, bbox_inches="tight")
+    for path in paths:  # no creation date in the PDF: the same results give the same bytes
+        metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
+        figure.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
     plt.close(figure)
     return paths
 
@@ -82,3 +84,39 @@ def improvement_distributions(results: Path, output: Path, systems: tuple[str, .
         axis.set_xticks(range(1, len(present) + 1), labels)
         axis.set(ylabel="PESQ(enhanced) - PESQ(noisy)", title=dataset)
     return _save(figure, output, "pesq_improvement")
+
+
+def complexity_scaling(results: Path, output: Path) -> list[Path]:
+    """MACs per second of input by block type (a bar per model and length), and latency against length."""
+    frame = pandas.read_csv(results / "complexity_scaling.csv")
+    blocks = [column for column in frame.columns if column.startswith("macs_")]
+    models = list(dict.fromkeys(frame["model"]))
+    figure, (by_block, timing) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    positions = [index + models.index(model) for index, model in enumerate(frame["model"])]  # a gap per model
+    per_second = frame[blocks].div(frame["samples"] / 16_000, axis=0) / 1e9
+    bottoms = None
+    for index, block in enumerate(blocks):
+        heights = per_second[block].to_numpy()
+        by_block.bar(positions, heights, bottom=bottoms, label=block.removeprefix("macs_"),
+                     color=plt.get_cmap("tab10")(index))
+        bottoms = heights if bottoms is None else bottoms + heights
+    by_block.set_xticks(positions, [f"{seconds}" for seconds in frame["seconds"]], fontsize=7)
+    for model in models:
+        where = [position for position, name in zip(positions, frame["model"], strict=True) if name == model]
+        by_block.annotate(model, (sum(where) / len(where), 0), xytext=(0, -24), textcoords="offset points",
+                          xycoords=("data", "axes fraction"), ha="center", fontsize=8)
+    by_block.set(ylabel="GMACs per second of input (ptflops)",
+                 title="MACs per second by block type, input 1-16 s: flat = linear in length")
+    by_block.legend(fontsize=7, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.13))
+    for model in models:
+        rows = frame[frame["model"] == model]
+        timing.plot(rows["seconds"], rows["latency_median_s"], marker="o", label=model)
+    first = frame[frame["model"] == models[0]].iloc[0]
+    lengths = sorted(frame["seconds"].unique())
+    timing.plot(lengths, [first["latency_median_s"] * length / first["seconds"] for length in lengths],
+                linestyle=":", color="gray", label=f"linear from {models[0]} at {first['seconds']} s")
+    timing.set(xscale="log", yscale="log", xlabel="input length (s, log)", ylabel="median latency (s, log)",
+               title=f"Full-utterance latency, {first['torch_threads']} threads")
+    timing.set_xticks(lengths, [str(length) for length in lengths])
+    timing.legend(fontsize=8)
+    return _save(figure, output, "complexity_scaling")

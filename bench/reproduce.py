@@ -81,7 +81,8 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
         from bench.complexity import main as complexity
 
         log.step("complexity of " + ", ".join(models))
-        complexity(["--model", *models, "--output", str(results / "complexity.csv"), "--repeats", "3"])
+        complexity(["--model", *models, "--output", str(results / "complexity.csv"), "--repeats", "3",
+                    "--scaling-output", str(results / "complexity_scaling.csv")])
     test_sets = _test_sets(data, work, log)
     for test_set in test_sets:
         log.step(f"scoring the noisy input of {test_set.name}")
@@ -118,6 +119,8 @@ def write_tables_and_plots(results: Path) -> None:
                      "--output", str(results / "tables" / f"tables.{suffix}")])
     plots.efficiency_frontier(results, results / "plots")
     plots.improvement_distributions(results, results / "plots")
+    if (results / "complexity_scaling.csv").exists():
+        plots.complexity_scaling(results, results / "plots")
 
 
 def main(argv: list[str] | None = None) -> int:

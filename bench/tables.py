@@ -3,10 +3,11 @@
     python -m bench.tables --format latex|csv|markdown [--table NAME] [--output FILE] [--results DIR]
 
 Tables: `main` (reported and measured rows side by side, with deltas), `ablation` (the four
-block pairs), `complexity`, `metric-variants` (`loizou` against `upstream-float` scoring) and
-`significance` (paired tests). LaTeX output is a standalone document (booktabs; the best
-value of each column in bold; a footnote for every reported/measured distinction); pass
-`--fragment` for the table environments alone.
+block pairs), `complexity`, `scaling` (MACs by block type and latency against input length),
+`metric-variants` (`loizou` against `upstream-float` scoring) and `significance` (paired tests).
+LaTeX output is a standalone document (booktabs; the best value of each column in bold; a
+footnote for every reported/measured distinction); pass `--fragment` for the table
+environments alone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from imse.atomic import atomic_write_text
 
 METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi")
 METRIC_LABELS = {"pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "ssnr": "SSNR", "stoi": "STOI"}
-TABLES = ("main", "ablation", "complexity", "metric-variants", "significance")
+TABLES = ("main", "ablation", "complexity", "scaling", "metric-variants", "significance")
+MEASURED_FILES = {"complexity": "complexity.csv", "scaling": "complexity_scaling.csv"}
+"""Tables that need a file of `bench.complexity`; left out, with a note, when it is absent."""
 ABLATION_MODELS = ("imse", "imse-de", "imse-taylor", "muse")
 DATASET_LABELS = {
     "vbdmd-sample": "VB+DEMAND sample (12)",
@@ -145,6 +148,27 @@ def complexity_table(results: Path) -> Table:
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
 
 
+def scaling_table(results: Path) -> Table:
+    """MACs by block type and full-utterance latency for each model and input length."""
+    frame = pandas.read_csv(results / MEASURED_FILES["scaling"])
+    blocks = [column.removeprefix("macs_") for column in frame.columns if column.startswith("macs_")]
+    rows = pandas.DataFrame({"Model": frame["model"], "Seconds": frame["seconds"], "GMACs": frame["macs"] / 1e9})
+    for block in blocks:
+        rows[f"{block} (%)"] = 100 * frame[f"macs_{block}"] / frame["macs"]
+    rows["GMACs / s"] = frame["macs"] / 1e9 / (frame["samples"] / 16_000)  # per second of (padded) input
+    rows["Latency (s)"] = frame["latency_median_s"]
+    rows["RTF"] = frame["rtf"]
+    first = frame.iloc[0]
+    machine = f"{first['machine']}, {first['cpu_count']} cores, {first['torch_threads']} threads"
+    footnotes = [
+        "Measured by `python -m bench.complexity --scaling-output`: ptflops (aten) on the meta device, each module's "
+        "MACs attributed to its block type; elementwise operators (norms among them) are not counted.",
+        "Each length is padded to a whole number of U-Net frames; latency is the median of a full (unsegmented) "
+        f"enhancement after a warm-up, on {machine}.",
+    ]
+    return Table("scaling", rows, "Complexity against input length, by block type", footnotes)
+
+
 def metric_variants_table(results: Path) -> Table:
     """CSIG, CBAK and COVL of each system scored both ways, and the inflation."""
     measured = load_measured(results)
@@ -191,6 +215,7 @@ def build(name: str, results: Path, variant: str = "loizou") -> Table:
         "main": lambda: main_table(results, variant),
         "ablation": lambda: ablation_table(results, variant),
         "complexity": lambda: complexity_table(results),
+        "scaling": lambda: scaling_table(results),
         "metric-variants": lambda: metric_variants_table(results),
         "significance": lambda: significance_table(results),
     }
@@ -198,8 +223,10 @@ def build(name: str, results: Path, variant: str = "loizou") -> Table:
 
 
 def _precision(column: str) -> str:
-    if column in {"SSNR", "Params (M)", "Params, paper convention (M)", "Peak memory (MiB)"}:
+    if column in {"SSNR", "Params (M)", "Params, paper convention (M)", "Peak memory (MiB)"} or column.endswith("(%)"):
         return "{:.2f}"
+    if column == "Seconds":
+        return "{:.0f}"
     if column == "n":
         return "{:.0f}"
     if column == "Wilcoxon p":
@@ -233,7 +260,7 @@ def to_latex(table: Table) -> str:
 
 def _escape(text: str) -> str:
     for raw, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("#", "\\#"), ("_", "\\_"),
-                         ("`", "")):
+                         ("`", ""), ("--", "-{}-")):  # "--" would typeset as an en dash
         text = text.replace(raw, escaped)
     return text
 
@@ -267,11 +294,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     names = arguments.table or list(TABLES)
-    missing = [name for name in names if name == "complexity" and not (arguments.results / "complexity.csv").exists()]
-    if missing:
-        print("note: results/complexity.csv is absent; run python -m bench.complexity (or nox -s reproduce)",
-              file=sys.stderr)
-        names = [name for name in names if name not in missing]
+    missing = [name for name in names
+               if name in MEASURED_FILES and not (arguments.results / MEASURED_FILES[name]).exists()]
+    for name in missing:
+        print(f"note: table {name!r} left out: {arguments.results / MEASURED_FILES[name]} is absent; run "
+              "python -m bench.complexity (see its --output and --scaling-output) or nox -s reproduce", file=sys.stderr)
+    names = [name for name in names if name not in missing]
     tables = [build(name, arguments.results, arguments.variant) for name in names]
     text = render(tables, arguments.format, arguments.fragment)
     if arguments.output:

@@ -63,13 +63,34 @@ def test_latex_is_booktabs_with_bold_best_and_compiles(results, tmp_path):
 def test_other_formats_hold_every_table(results, output_format, capsys):
     assert tables.main(["--format", output_format, "--results", str(results)]) == 0
     text = capsys.readouterr().out
-    expected = tables.TABLES if output_format == "csv" else ("Reported and measured", "Ablation", "Complexity",
-                                                              "How much", "Paired")
+    expected = tables.TABLES if output_format == "csv" else ("Reported and measured", "Ablation", "Complexity of",
+                                                              "against input length", "How much", "Paired")
     for name in expected:
         assert name in text
 
 
+def test_scaling_table_splits_each_length_into_blocks(results):
+    frame = tables.scaling_table(results).frame
+    assert list(frame["Seconds"]) == [1, 2, 4, 1, 2, 4]
+    shares = frame[[column for column in frame.columns if column.endswith("(%)")]]
+    assert shares.sum(axis=1).tolist() == pytest.approx([100.0] * 6)
+    imse = frame[frame["Model"] == "imse"]
+    assert imse["GMACs / s"].tolist() == pytest.approx([4.68 * 16_000 / 16_300] * 3)
+    assert imse["attention (%)"].iloc[0] == pytest.approx(100 * 1.0 / 4.68)
+
+
+def test_a_table_without_its_measurements_is_left_out_with_a_note(results, tmp_path, capsys):
+    partial = tmp_path / "results"
+    shutil.copytree(results, partial)
+    (partial / "complexity_scaling.csv").unlink()
+    assert tables.main(["--format", "csv", "--results", str(partial)]) == 0
+    captured = capsys.readouterr()
+    assert "table 'scaling' left out" in captured.err and "complexity_scaling.csv" in captured.err
+    assert "complexity" in captured.out and ",scaling\n" not in captured.out
+
+
 def test_plots_are_written_as_png_and_pdf(results, tmp_path):
-    written = plots.efficiency_frontier(results, tmp_path) + plots.improvement_distributions(results, tmp_path)
-    assert sorted(path.suffix for path in written) == [".pdf", ".pdf", ".png", ".png"]
+    written = (plots.efficiency_frontier(results, tmp_path) + plots.improvement_distributions(results, tmp_path)
+               + plots.complexity_scaling(results, tmp_path))
+    assert sorted(path.suffix for path in written) == [".pdf", ".pdf", ".pdf", ".png", ".png", ".png"]
     assert all(path.stat().st_size > 1000 for path in written)

@@ -17,7 +17,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def write_results(root: Path, utterances: int = 4) -> Path:
-    """results/ with reported.csv, a complexity table and three scored systems (both variants)."""
+    """results/ with reported.csv, complexity and scaling tables and three scored systems (both variants)."""
     results = root / "results"
     results.mkdir(parents=True)
     shutil.copy(REPOSITORY / "results" / "reported.csv", results / "reported.csv")
@@ -28,6 +28,14 @@ def write_results(root: Path, utterances: int = 4) -> Path:
         "segmented_1thread_rtf": [0.2, 0.3], "peak_memory_mb": [300.0, 400.0], "machine": ["x86_64", "x86_64"],
         "cpu_count": [2, 2],
     }).to_csv(results / "complexity.csv", index=False)
+    scaling = [{"model": model, "seconds": seconds, "samples": seconds * 16_300,
+                "macs": seconds * total, "macs_embedding": seconds * 0.1e9, "macs_attention": seconds * attention,
+                "macs_feedforward": seconds * 1.4e9, "macs_norm": 0,
+                "macs_unet-resampling": seconds * 0.1e9, "macs_encoder-decoder": seconds * (total - 1.6e9 - attention),
+                "latency_median_s": 0.2 * seconds, "rtf": 0.2, "machine": "x86_64", "cpu_count": 2, "torch_threads": 2}
+               for model, total, attention in (("imse", 4.68e9, 1.0e9), ("muse", 5.22e9, 1.5e9))
+               for seconds in (1, 2, 4)]
+    pandas.DataFrame(scaling).to_csv(results / "complexity_scaling.csv", index=False)
     rng = np.random.default_rng(0)
     directories = {kind: root / "audio" / kind for kind in ("clean", "noisy", "good", "better")}
     for directory in directories.values():
