@@ -83,8 +83,12 @@ def code_fingerprint() -> str:
 
 
 def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: str = "segmented") -> Path:
-    """Enhanced files of `test_set` by `loaded`, in a directory keyed by the weights, the code and the mode."""
-    output = work / "enhanced" / test_set.name / f"{loaded.sha256[:16]}-{code_fingerprint()[:16]}-{mode}"
+    """Enhanced files of `test_set` by `loaded`, in a directory keyed by the weights, the code, the mode
+    and the torch thread count (which changes the float rounding)."""
+    import torch
+
+    key = f"{loaded.sha256[:16]}-{code_fingerprint()[:16]}-{mode}-threads{torch.get_num_threads()}"
+    output = work / "enhanced" / test_set.name / key
     inputs = find_inputs([test_set.noisy])
     todo = [path for path in inputs if not (output / f"{path.stem}.wav").exists()]
     if todo:
@@ -117,10 +121,13 @@ def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant
 
 def record_provenance(results: Path, test_set: TestSet, system: str, origin: str, **details) -> None:
     """Write <system>.provenance.json: what produced the audio that was scored, and with what."""
+    import torch
+
     document = {
         "system": system, "origin": origin, "dataset": test_set.name, "data": test_set.description,
         "reported_system": REPORTED_SYSTEMS.get(system, details.pop("reported_system", "")),
-        "command": command_line(), "versions": package_versions(), **details,
+        "command": command_line(), "versions": package_versions(), "torch_threads": torch.get_num_threads(),
+        **details,
     }
     atomic_write_text(provenance_path(results, test_set.name, system), json.dumps(document, indent=2) + "\n")
 
@@ -160,14 +167,18 @@ class Skip(Exception):
 
 
 def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Path:
-    """Train (or resume) one model with bench.train; returns the run's best checkpoint."""
+    """Train (or resume) one model with bench.train on this process's torch threads; returns the best checkpoint.
+
+    The run directory is keyed by the thread count too: a run resumed on other threads would
+    not end where an uninterrupted one does.
+    """
     import torch
 
     from bench.train.__main__ import main as train
 
     if profile == "paper" and not torch.cuda.is_available():
         raise Skip(f"training {model} at the paper profile: it needs a GPU (100-200 epochs); none is present")
-    run = runs / f"{model}-{profile}-seed{seed}"
+    run = runs / f"{model}-{profile}-seed{seed}-threads{torch.get_num_threads()}"
     arguments = ["--model", model, "--data", data, "--profile", profile, "--out", str(run), "--seed", str(seed)]
     if (run / "config.json").exists():
         arguments.append("--resume")

@@ -1,6 +1,6 @@
 """The main job: complexity, evaluation of the authors' weights, brief training, tables, plots.
 
-    python -m bench.reproduce [--profile smoke|paper] [--data SOURCE] [--results DIR] [--seed N]
+    python -m bench.reproduce [--profile smoke|paper] [--data SOURCE] [--results DIR] [--seed N] [--threads N]
 
 With no arguments (the `smoke` profile) it runs on this machine, offline, in about half an
 hour on 2 CPU cores: it measures complexity, evaluates the pretrained bundles on VB-mini's
@@ -8,6 +8,11 @@ test split and on the real VoiceBank+DEMAND sample in ../shared (and on --data's
 when given), trains each registered model briefly on VB-mini and evaluates that, then writes
 the tables and plots. It says what it skipped and why. Every step resumes: a killed run
 picks up where it stopped. It only strings existing commands together.
+
+Enhancement and training run on `--threads` torch threads (default 1), recorded in every
+provenance file: the float rounding of a convolution depends on how its work is split, so
+the same seed gives the same numbers only on the same thread count. One thread makes the
+results independent of the machine's core count and equal to `bench.regress`'s baselines.
 """
 
 from __future__ import annotations
@@ -72,9 +77,12 @@ def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
 
 
 def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:
+    import torch
+
     log = Log()
     work = pipeline.work_dir()
-    print(f"seed {seed}; profile {profile}; results in {results}; audio and runs in {work}", file=sys.stderr)
+    print(f"seed {seed}; profile {profile}; {torch.get_num_threads()} torch thread(s); results in {results}; "
+          f"audio and runs in {work}", file=sys.stderr)
     if skip_complexity:
         log.skip("complexity: --skip-complexity")
     else:
@@ -131,8 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--model", nargs="+", help="models to measure and train (default: all registered)")
     parser.add_argument("--skip-complexity", action="store_true")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for enhancement and training (default 1: see above); "
+                             "latency is measured at 1 and all threads regardless")
     arguments = parser.parse_args(argv)
     models = arguments.model or registry.model_names()
+    import torch
+
+    torch.set_num_threads(arguments.threads)
     log = run(arguments.profile, arguments.data, arguments.results, arguments.seed, models,
               arguments.skip_complexity)
     print(f"\ndone; seed {arguments.seed}. Tables: {arguments.results / 'tables'}; plots: "
