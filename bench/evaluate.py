@@ -182,7 +182,12 @@ def summary_path(output: Path) -> Path:
 
 
 def summarise(rows: list[dict], header: list[str], variant: str, extra: dict) -> dict:
-    """The summary JSON: counts, failures by kind, and n/mean/std/CI per measure over ok rows only."""
+    """The summary JSON: counts, failures by kind, and n/mean/std/CI per measure over ok rows only.
+
+    Rows are taken in utterance order: the bootstrap resamples positions, so the order in
+    which parallel workers finished must not change the interval.
+    """
+    rows = sorted(rows, key=lambda row: row["utterance"])
     ok = [row for row in rows if row["status"] == OK]
     failed = [row for row in rows if row["status"] != OK]
     metrics = {name: describe(np.array([row[name] for row in ok])) for name in score_columns(header)}
@@ -191,7 +196,7 @@ def summarise(rows: list[dict], header: list[str], variant: str, extra: dict) ->
         "ok": len(ok),
         "failures": len(failed),
         "failures_by_kind": dict(sorted(Counter(failure_kind(row) for row in failed).items())),
-        "failed_utterances": [row["utterance"] for row in sorted(failed, key=lambda row: row["utterance"])],
+        "failed_utterances": [row["utterance"] for row in failed],
         "truncated": sum(1 for row in rows if row["truncated_samples"] > 0),
         "metrics": metrics,
         "averaged_over": "utterances with status ok only; failed ones are never averaged in",

@@ -216,6 +216,14 @@ def test_two_jobs_write_the_same_table(scored, tmp_path):
     assert parallel.read_text() == output.read_text()
 
 
+def test_summary_does_not_depend_on_the_order_rows_finished_in(scored):
+    rows, header = read_table(scored[2])
+    forward = evaluate.summarise(rows, header, "loizou", {})
+    backward = evaluate.summarise(rows[::-1], header, "loizou", {})
+    assert forward["metrics"] == backward["metrics"]  # bootstrap CIs included, to the last digit
+    assert forward["failed_utterances"] == backward["failed_utterances"]
+
+
 def test_shards_merge_to_the_full_table_and_refuse_gaps_and_doubles(scored, tmp_path, capsys):
     clean_dir, enhanced_dir, output = scored
     shards = []
