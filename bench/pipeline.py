@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bench.provenance import command_line, package_versions
 from bench.results import measured_table, provenance_path
@@ -85,8 +86,6 @@ def code_fingerprint() -> str:
 def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: str = "segmented") -> Path:
     """Enhanced files of `test_set` by `loaded`, in a directory keyed by the weights, the code, the mode
     and the torch thread count (which changes the float rounding)."""
-    import torch
-
     key = f"{loaded.sha256[:16]}-{code_fingerprint()[:16]}-{mode}-threads{torch.get_num_threads()}"
     output = work / "enhanced" / test_set.name / key
     inputs = find_inputs([test_set.noisy])
@@ -121,8 +120,6 @@ def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant
 
 def record_provenance(results: Path, test_set: TestSet, system: str, origin: str, **details) -> None:
     """Write <system>.provenance.json: what produced the audio that was scored, and with what."""
-    import torch
-
     document = {
         "system": system, "origin": origin, "dataset": test_set.name, "data": test_set.description,
         "reported_system": REPORTED_SYSTEMS.get(system, details.pop("reported_system", "")),
@@ -172,8 +169,6 @@ def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Pat
     The run directory is keyed by the thread count too: a run resumed on other threads would
     not end where an uninterrupted one does.
     """
-    import torch
-
     from bench.train.__main__ import main as train
 
     if profile == "paper" and not torch.cuda.is_available():

@@ -13,6 +13,7 @@ import pandas  # noqa: E402
 
 from bench.pipeline import per_utterance_improvement  # noqa: E402
 from bench.results import ORIGIN_INPUT, load_measured  # noqa: E402
+from imse.audio import SAMPLE_RATE  # noqa: E402
 
 
 def _save(figure: plt.Figure, output: Path, name: str) -> list[Path]:
@@ -93,7 +94,7 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
     models = list(dict.fromkeys(frame["model"]))
     figure, (by_block, timing) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [3, 2]})
     positions = [index + models.index(model) for index, model in enumerate(frame["model"])]  # a gap per model
-    per_second = frame[blocks].div(frame["samples"] / 16_000, axis=0) / 1e9
+    per_second = frame[blocks].div(frame["samples"] / SAMPLE_RATE, axis=0) / 1e9
     bottoms = None
     for index, block in enumerate(blocks):
         heights = per_second[block].to_numpy()

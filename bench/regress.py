@@ -64,7 +64,7 @@ def _test_set(name: str, work: Path, limit: int | None) -> pipeline.TestSet:
     if name == "vbdmd-sample":
         shared = os.environ.get(pipeline.SHARED_VARIABLE)
         if not shared:
-            raise pipeline.Skip("IMSE_BENCH_SHARED is not set; the VoiceBank+DEMAND sample is in ../shared")
+            raise pipeline.Skip(f"{pipeline.SHARED_VARIABLE} is not set; the VoiceBank+DEMAND sample is in ../shared")
         test_set = pipeline.sample_test_set(Path(shared))
     else:
         test_set = pipeline.export_test_split(name, name, work)

@@ -23,6 +23,8 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
 from bench import pipeline
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table
 from imse.atomic import atomic_write_text
@@ -78,8 +80,6 @@ def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
 
 
 def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:
-    import torch
-
     log = Log()
     work = pipeline.work_dir()
     print(f"seed {seed}; profile {profile}; {torch.get_num_threads()} torch thread(s); results in {results}; "
@@ -145,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
                              "latency is measured at 1 and all threads regardless")
     arguments = parser.parse_args(argv)
     models = arguments.model or registry.model_names()
-    import torch
-
     torch.set_num_threads(arguments.threads)
     log = run(arguments.profile, arguments.data, arguments.results, arguments.seed, models,
               arguments.skip_complexity)

@@ -21,6 +21,7 @@ import pandas
 
 from bench.results import ORIGIN_INPUT, Measured, load_measured
 from imse.atomic import atomic_write_text
+from imse.audio import SAMPLE_RATE
 
 METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi")
 METRIC_LABELS = {"pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "ssnr": "SSNR", "stoi": "STOI"}
@@ -53,7 +54,7 @@ def _dataset_label(dataset: str) -> str:
 
 
 def _parameters(results: Path) -> dict[str, float]:
-    path = results / "complexity.csv"
+    path = results / MEASURED_FILES["complexity"]
     if not path.exists():
         return {}
     frame = pandas.read_csv(path)
@@ -100,7 +101,8 @@ def _measured(results: Path, variant: str) -> list[Measured]:
 
 def ablation_table(results: Path, variant: str = "loizou") -> Table:
     """The four embedding/attention pairs: complexity and whatever metrics exist."""
-    complexity = _complexity_frame(results).set_index("model") if (results / "complexity.csv").exists() else None
+    present = (results / MEASURED_FILES["complexity"]).exists()
+    complexity = _complexity_frame(results).set_index("model") if present else None
     measured = [m for m in _measured(results, variant) if m.origin != ORIGIN_INPUT]
     blocks = {"imse": ("IDConv", "MALA"), "imse-de": ("deformable", "MALA"),
               "imse-taylor": ("IDConv", "Taylor"), "muse": ("deformable", "Taylor")}
@@ -123,7 +125,7 @@ def ablation_table(results: Path, variant: str = "loizou") -> Table:
 
 
 def _complexity_frame(results: Path) -> pandas.DataFrame:
-    return pandas.read_csv(results / "complexity.csv")
+    return pandas.read_csv(results / MEASURED_FILES["complexity"])
 
 
 def complexity_table(results: Path) -> Table:
@@ -155,7 +157,7 @@ def scaling_table(results: Path) -> Table:
     rows = pandas.DataFrame({"Model": frame["model"], "Seconds": frame["seconds"], "GMACs": frame["macs"] / 1e9})
     for block in blocks:
         rows[f"{block} (%)"] = 100 * frame[f"macs_{block}"] / frame["macs"]
-    rows["GMACs / s"] = frame["macs"] / 1e9 / (frame["samples"] / 16_000)  # per second of (padded) input
+    rows["GMACs / s"] = frame["macs"] / 1e9 / (frame["samples"] / SAMPLE_RATE)  # per second of (padded) input
     rows["Latency (s)"] = frame["latency_median_s"]
     rows["RTF"] = frame["rtf"]
     first = frame.iloc[0]
@@ -225,9 +227,7 @@ def build(name: str, results: Path, variant: str = "loizou") -> Table:
 def _precision(column: str) -> str:
     if column in {"SSNR", "Params (M)", "Params, paper convention (M)", "Peak memory (MiB)"} or column.endswith("(%)"):
         return "{:.2f}"
-    if column == "Seconds":
-        return "{:.0f}"
-    if column == "n":
+    if column in {"n", "Seconds"}:
         return "{:.0f}"
     if column == "Wilcoxon p":
         return "{:.2g}"
