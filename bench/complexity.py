@@ -44,6 +44,8 @@ ONE_SECOND = 16_300
 """1 s of 16 kHz audio gives 161 frames, which the U-Net rejects; 16,300 samples give 164."""
 TRAINING_SEGMENT = 30_700
 SCALING_SECONDS = (1, 2, 4, 8, 16)
+MEMORY_PROBES = 5
+ALL_THREADS = os.cpu_count() or 1
 DATA_MOVEMENT = {
     "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "unsqueeze", "squeeze", "select", "slice",
     "split", "split_with_sizes", "chunk", "expand", "detach", "empty", "clone", "cat", "stack", "repeat", "arange",
@@ -197,18 +199,22 @@ def _memory_probe(model_name: str, seconds: float, mode: str, queue: multiproces
     queue.put((_resident_kib("VmHWM") - before) / 1024)
 
 
-def peak_memory_mb(model_name: str, seconds: float, mode: str) -> float:
-    """Peak resident memory one enhancement adds over the loaded model, in MiB, in a fresh process.
+def peak_memory_mb(model_name: str, seconds: float, mode: str, probes: int = MEMORY_PROBES) -> tuple[float, float]:
+    """Median and maximum peak resident memory one enhancement adds over the loaded model, in MiB.
 
-    Linux only: it resets the kernel's peak-RSS counter (/proc/self/clear_refs) before enhancing.
+    Each probe is a fresh process. Linux only: it resets the kernel's peak-RSS counter
+    (/proc/self/clear_refs) before enhancing. One probe varies by about ±15% from process to
+    process (allocator and thread-pool timing), hence the median of several.
     """
     context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_memory_probe, args=(model_name, seconds, mode, queue))
-    process.start()
-    value = queue.get(timeout=600)
-    process.join()
-    return float(value)
+    values = []
+    for _ in range(probes):
+        queue = context.Queue()
+        process = context.Process(target=_memory_probe, args=(model_name, seconds, mode, queue))
+        process.start()
+        values.append(float(queue.get(timeout=600)))
+        process.join()
+    return statistics.median(values), max(values)
 
 
 def gpu_latency(model: SpeechEnhancementNet, samples: int, repeats: int = 20) -> float | None:
@@ -247,6 +253,7 @@ class ComplexityRow:
     ptflops_skipped: str
     latency: dict[str, float] = field(default_factory=dict)
     peak_memory_mb: float | None = None
+    peak_memory_mb_max: float | None = None
     gpu_forward_s: float | None = None
 
 
@@ -261,15 +268,15 @@ def measure(model_name: str, latency_seconds: float = 4.0, repeats: int = 5, mem
         model_name, total, paper, one_second[0].total, one_second[1].total, segment[0].total, segment[1].total,
         round(difference, 3), " ".join(one_second[0].skipped), " ".join(one_second[1].skipped),
     )
-    all_threads = os.cpu_count() or 1
     with torch.inference_mode():
         for mode in ("segmented", "full"):
-            for threads in sorted({1, all_threads}):
+            for threads in sorted({1, ALL_THREADS}):
                 timing = latency(model, latency_seconds, mode, threads, repeats)
                 for key, value in timing.items():
                     row.latency[f"{mode}_{threads}thread_{key}"] = round(value, 4)
     if memory:
-        row.peak_memory_mb = round(peak_memory_mb(model_name, latency_seconds, "segmented"), 1)
+        median, largest = peak_memory_mb(model_name, latency_seconds, "segmented")
+        row.peak_memory_mb, row.peak_memory_mb_max = round(median, 1), round(largest, 1)
     row.gpu_forward_s = gpu_latency(model, TRAINING_SEGMENT)
     return row
 
@@ -277,8 +284,10 @@ def measure(model_name: str, latency_seconds: float = 4.0, repeats: int = 5, mem
 def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = 3) -> list[dict]:
     """MACs (ptflops on the meta device, by block type) and single-pass latency for growing input lengths.
 
-    ptflops, not fvcore: fvcore traces on real tensors, and its 16 s trace of MUSE does not
-    fit in memory on a 24 GiB machine; the meta device makes the count independent of length.
+    Latency runs on all threads whatever the caller's torch setting, so that `bench.reproduce
+    --threads 1` and a standalone run measure the same thing. ptflops, not fvcore: fvcore traces
+    on real tensors, and its 16 s trace of MUSE does not fit in memory on a 24 GiB machine; the
+    meta device makes the count independent of length.
     """
     model = registry.build(model_name).eval()
     rows = []
@@ -286,11 +295,12 @@ def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats
         samples = padded_length(duration * SAMPLE_RATE, model.config.stft)
         count = ptflops_macs(model, samples)
         with torch.inference_mode():
-            timing = latency(model, samples / SAMPLE_RATE, "full", torch.get_num_threads(), repeats)
+            timing = latency(model, samples / SAMPLE_RATE, "full", ALL_THREADS, repeats)
         rows.append({
             "model": model_name, "seconds": duration, "samples": samples, "macs": count.total,
             **{f"macs_{kind}": count.by_block.get(kind, 0) for kind in BLOCK_TYPES},
-            "latency_median_s": round(timing["median_s"], 4), "rtf": round(timing["rtf"], 4),
+            "latency_threads": ALL_THREADS, "latency_median_s": round(timing["median_s"], 4),
+            "rtf": round(timing["rtf"], 4),
         })
     return rows
 
@@ -299,7 +309,6 @@ def machine_description() -> dict[str, str]:
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_count": str(os.cpu_count()),
-        "torch_threads": str(torch.get_num_threads()),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
 

@@ -13,6 +13,7 @@ import pandas  # noqa: E402
 
 from bench.pipeline import per_utterance_improvement  # noqa: E402
 from bench.results import ORIGIN_INPUT, load_measured  # noqa: E402
+from bench.tables import thread_count_label  # noqa: E402
 from imse.audio import SAMPLE_RATE  # noqa: E402
 
 
@@ -117,7 +118,7 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
     timing.plot(lengths, [first["latency_median_s"] * length / first["seconds"] for length in lengths],
                 linestyle=":", color="gray", label=f"linear from {models[0]} at {first['seconds']} s")
     timing.set(xscale="log", yscale="log", xlabel="input length (s, log)", ylabel="median latency (s, log)",
-               title=f"Full-utterance latency, {first['torch_threads']} threads")
+               title=f"Full-utterance latency, {thread_count_label(first['latency_threads'])}")
     timing.set_xticks(lengths, [str(length) for length in lengths])
     timing.legend(fontsize=8)
     return _save(figure, output, "complexity_scaling")

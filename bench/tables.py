@@ -124,6 +124,11 @@ def ablation_table(results: Path, variant: str = "loizou") -> Table:
     return Table("ablation", pandas.DataFrame(rows), "Ablation: IMSE is MUSE with two blocks swapped", footnotes)
 
 
+def thread_count_label(count: int) -> str:
+    """'1 thread' or 'N threads', for footnotes and plot titles."""
+    return f"{count} thread" + ("" if int(count) == 1 else "s")
+
+
 def _complexity_frame(results: Path) -> pandas.DataFrame:
     return pandas.read_csv(results / MEASURED_FILES["complexity"])
 
@@ -161,7 +166,7 @@ def scaling_table(results: Path) -> Table:
     rows["Latency (s)"] = frame["latency_median_s"]
     rows["RTF"] = frame["rtf"]
     first = frame.iloc[0]
-    machine = f"{first['machine']}, {first['cpu_count']} cores, {first['torch_threads']} threads"
+    machine = f"{first['machine']}, {first['cpu_count']} cores, {thread_count_label(first['latency_threads'])}"
     footnotes = [
         "Measured by `python -m bench.complexity --scaling-output`: ptflops (aten) on the meta device, each module's "
         "MACs attributed to its block type; elementwise operators (norms among them) are not counted.",

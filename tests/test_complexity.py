@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
+from bench import complexity
 from bench.complexity import (
     ONE_SECOND,
     SCALING_SECONDS,
@@ -11,6 +14,7 @@ from bench.complexity import (
     main,
     parameter_counts,
     ptflops_macs,
+    scaling,
     split_by_block,
 )
 from imse.enhance import padded_length
@@ -111,3 +115,23 @@ def test_command_writes_a_table_with_provenance(tmp_path, monkeypatch):
     assert row["model"] == "tiny" and row["parameters"] == sum(p.numel() for p in registry.build("tiny").parameters())
     assert row["source"] == "measured" and "torch=" in row["versions"]
     assert row["segmented_1thread_rtf"] > 0
+
+
+def test_scaling_latency_runs_on_all_threads_whatever_the_caller_set(monkeypatch):
+    """bench.reproduce runs on one torch thread; the scaling latency must not follow it."""
+    monkeypatch.setitem(registry.models, "tiny", ModelSpec("tiny", TINY_IMSE, "test dummy"))
+    threads_used = []
+
+    def fake_latency(model, seconds, mode, threads, repeats):
+        threads_used.append(threads)
+        return {"median_s": seconds, "p90_s": seconds, "rtf": 1.0}
+
+    monkeypatch.setattr(complexity, "latency", fake_latency)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = scaling("tiny", seconds=(1, 2))
+    finally:
+        torch.set_num_threads(previous)
+    assert threads_used == [os.cpu_count(), os.cpu_count()]
+    assert [row["latency_threads"] for row in rows] == [os.cpu_count(), os.cpu_count()]
