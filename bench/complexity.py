@@ -281,7 +281,7 @@ def measure(model_name: str, latency_seconds: float = 4.0, repeats: int = 5, mem
     return row
 
 
-def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = 3) -> list[dict]:
+def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = 5) -> list[dict]:
     """MACs (ptflops on the meta device, by block type) and single-pass latency for growing input lengths.
 
     Latency runs on all threads whatever the caller's torch setting, so that `bench.reproduce
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: no CUDA device; GPU latency skipped", file=sys.stderr)
     print(write_table(rows, arguments.output, arguments.format, provenance))
     if arguments.scaling_output:
-        scaled = [row for name in names for row in scaling(name, repeats=max(1, arguments.repeats // 2))]
+        scaled = [row for name in names for row in scaling(name, repeats=arguments.repeats)]
         write_table(scaled, arguments.scaling_output, "csv", provenance)
     return 0
 

@@ -151,6 +151,8 @@ def complexity_table(results: Path) -> Table:
         "STFT excluded; 1 s = 16,300 samples (164 frames); segment = 30,700 samples.",
         "The paper convention leaves out the IDConv 1x1 projections (inferred from the paper's 0.427M).",
         f"RTF: median wall time over audio duration, segmented inference, on {machine}.",
+        "Peak memory: resident memory one segmented enhancement (--latency-seconds, 4 s by default) adds "
+        "over the loaded model, median of 5 fresh processes (the maximum is in complexity.csv).",
     ]
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
 
