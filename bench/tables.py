@@ -152,7 +152,8 @@ def complexity_table(results: Path) -> Table:
         "The paper convention leaves out the IDConv 1x1 projections (inferred from the paper's 0.427M).",
         f"RTF: median wall time over audio duration, segmented inference, on {machine}.",
         "Peak memory: resident memory one segmented enhancement (--latency-seconds, 4 s by default) adds "
-        "over the loaded model, median of 5 fresh processes (the maximum is in complexity.csv).",
+        "over the loaded model after a warm-up call, median of 5 fresh processes; complexity.csv also has the "
+        "maximum and the first call, which pages in library kernels (about 200 MiB).",
     ]
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
 
