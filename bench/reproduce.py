@@ -3,13 +3,13 @@
     python -m bench.reproduce [--profile smoke|paper] [--data SOURCE] [--results DIR] [--seed N] [--threads N]
 
 With no arguments (the `smoke` profile) it runs on this machine, offline, in about an hour
-on 2 CPU cores (a clean clone with an empty cache took 51 minutes, before the peak-memory
-probes became five per model, which adds a few minutes): it measures complexity, evaluates
-the pretrained bundles on VB-mini's
-test split and on the real VoiceBank+DEMAND sample in ../shared (and on --data's test split
-when given), trains each registered model briefly on VB-mini and evaluates that, then writes
-the tables and plots. It says what it skipped and why. Every step resumes: a killed run
-picks up where it stopped. It only strings existing commands together.
+on 2 CPU cores (measured: 51 minutes from a clean clone with an empty cache, before the
+memory probes went from one to five per model): it measures complexity, evaluates the
+pretrained bundles on VB-mini's test split and on the real VoiceBank+DEMAND sample in
+../shared (and on --data's test split when given), trains each registered model briefly on
+VB-mini and evaluates that, then writes the tables and plots. It says what it skipped and
+why. Every step resumes: a killed run picks up where it stopped. It only strings existing
+commands together.
 
 Enhancement and training run on `--threads` torch threads (default 1), recorded in every
 provenance file: the float rounding of a convolution depends on how its work is split, so
