@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,8 +36,11 @@ DATASET_LABELS = {
     "vb-mini": "VB-mini test",
 }
 HIGHER_IS_BETTER = {*METRIC_LABELS.values()}
-LOWER_IS_BETTER = {"Params (M)", "GMACs / 1 s", "GMACs / segment", "RTF (1 thread)", "RTF (all threads)",
-                   "Peak memory (MiB)"}
+LOWER_IS_BETTER = {"Params (M)", "Params", "Params, paper convention", "GMACs / 1 s", "GMACs / segment",
+                   "Peak memory (MiB)", "GPU forward, segment (ms)"}
+"""Besides these, every "RTF ..." column of the complexity table."""
+RTF_COLUMN = re.compile(r"^(segmented|full)_(\d+)thread_rtf$")
+"""complexity.csv's real-time factors, one per inference mode and thread count."""
 
 
 class Table:
@@ -133,28 +137,45 @@ def _complexity_frame(results: Path) -> pandas.DataFrame:
     return pandas.read_csv(results / MEASURED_FILES["complexity"])
 
 
+def _rtf_labels(frame: pandas.DataFrame) -> dict[str, str]:
+    """complexity.csv's RTF columns and their labels: segmented before full, fewer threads first."""
+    found = [(match[1], int(match[2]), column) for column in frame.columns if (match := RTF_COLUMN.match(column))]
+    found.sort(key=lambda item: (item[0] != "segmented", item[1]))
+    return {column: f"RTF {mode}, {thread_count_label(threads)}" for mode, threads, column in found}
+
+
 def complexity_table(results: Path) -> Table:
+    """Exact parameter counts (both conventions), MACs by both counters, every measured RTF, memory, GPU time."""
     frame = _complexity_frame(results)
     rows = pandas.DataFrame({
         "Model": frame["model"],
-        "Params (M)": frame["parameters"] / 1e6,
-        "Params, paper convention (M)": frame["parameters_paper_convention"] / 1e6,
+        "Params": frame["parameters"],
+        "Params, paper convention": frame["parameters_paper_convention"],
         "GMACs / 1 s": frame["macs_1s_fvcore"] / 1e9,
         "GMACs / 1 s (ptflops)": frame["macs_1s_ptflops"] / 1e9,
         "GMACs / segment": frame["macs_segment_fvcore"] / 1e9,
-        "RTF (1 thread)": frame["segmented_1thread_rtf"],
-        "Peak memory (MiB)": frame.get("peak_memory_mb"),
     })
+    for column, label in _rtf_labels(frame).items():
+        rows[label] = frame[column]
+    rows["Peak memory (MiB)"] = frame.get("peak_memory_mb")
+    gpu_measured = "gpu_forward_s" in frame and frame["gpu_forward_s"].notna().any()
+    if gpu_measured:
+        rows["GPU forward, segment (ms)"] = 1000 * frame["gpu_forward_s"]
     machine = f"{frame['machine'].iloc[0]}, {frame['cpu_count'].iloc[0]} cores"
     footnotes = [
         "Measured by `python -m bench.complexity`. MACs of the network on its (magnitude, phase) input, "
         "STFT excluded; 1 s = 16,300 samples (164 frames); segment = 30,700 samples.",
-        "The paper convention leaves out the IDConv 1x1 projections (inferred from the paper's 0.427M).",
-        f"RTF: median wall time over audio duration, segmented inference, on {machine}.",
-        "Peak memory: resident memory one segmented enhancement (--latency-seconds, 4 s by default) adds "
+        "The paper convention leaves out the IDConv 1x1 projections (inferred: the paper's 0.427M is IMSE's "
+        "427,619 truncated).",
+        f"RTF: median wall time over audio duration (--latency-seconds, 4 s by default), after a warm-up, on "
+        f"{machine}; segmented is the authors' inference in 30,700-sample segments, full is one pass. "
+        "complexity.csv also has each p90.",
+        "Peak memory: resident memory one segmented enhancement adds "
         "over the loaded model after a warm-up call, median of 5 fresh processes; complexity.csv also has the "
         "maximum and the first call, which pages in library kernels (about 200 MiB).",
     ]
+    if gpu_measured:
+        footnotes.append(f"GPU forward: median of 20 CUDA-event timings on {frame['gpu'].iloc[0]}, batch 1.")
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
 
 
@@ -233,6 +254,8 @@ def build(name: str, results: Path, variant: str = "loizou") -> Table:
 
 
 def _precision(column: str) -> str:
+    if column.startswith("Params") and "(M)" not in column:
+        return "{:,.0f}"
     if column in {"SSNR", "Params (M)", "Params, paper convention (M)", "Peak memory (MiB)"} or column.endswith("(%)"):
         return "{:.2f}"
     if column in {"n", "Seconds"}:
@@ -251,7 +274,7 @@ def to_latex(table: Table) -> str:
     )
     styler = styler.format_index(escape="latex", axis=1)
     higher = [column for column in numeric if column in HIGHER_IS_BETTER]
-    lower = [column for column in numeric if column in LOWER_IS_BETTER]
+    lower = [column for column in numeric if column in LOWER_IS_BETTER or column.startswith("RTF ")]
     if higher:
         styler = styler.highlight_max(subset=higher, props="textbf:--rwrap;")
     if lower:
@@ -283,8 +306,8 @@ def render(tables: list[Table], output_format: str, fragment: bool = False) -> s
     if output_format == "latex":
         return "".join(to_latex(t) for t in tables) if fragment else latex_document(tables)
     if output_format == "markdown":
-        return "\n\n".join(f"### {t.caption}\n\n" + t.frame.to_markdown(index=False, floatfmt=".3f") + "\n\n"
-                           + "\n".join(f"- {note}" for note in t.footnotes) for t in tables) + "\n"
+        return "\n\n".join(f"### {t.caption}\n\n" + t.frame.to_markdown(index=False, floatfmt=".3f", intfmt=",")
+                           + "\n\n" + "\n".join(f"- {note}" for note in t.footnotes) for t in tables) + "\n"
     return "\n".join(t.frame.assign(table=t.name).to_csv(index=False) for t in tables)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pandas
 import pytest
 
 from bench import plots, tables
@@ -67,6 +68,33 @@ def test_other_formats_hold_every_table(results, output_format, capsys):
                                                               "against input length", "How much", "Paired")
     for name in expected:
         assert name in text
+
+
+def test_complexity_table_gives_exact_counts_and_every_measured_rtf(results):
+    table = tables.complexity_table(results)
+    frame = table.frame.set_index("Model")
+    assert frame.loc["imse", "Params"] == 432_995 and frame.loc["imse", "Params, paper convention"] == 427_619
+    rtf = [column for column in frame.columns if column.startswith("RTF ")]
+    assert rtf == ["RTF segmented, 1 thread", "RTF segmented, 2 threads", "RTF full, 1 thread", "RTF full, 2 threads"]
+    assert frame.loc["muse", rtf].tolist() == [0.3, 0.18, 0.25, 0.15]
+    assert "GPU forward, segment (ms)" not in frame.columns  # no GPU measured: no empty column
+
+
+def test_complexity_table_shows_gpu_time_where_it_was_measured(results, tmp_path):
+    measured = tmp_path / "results"
+    shutil.copytree(results, measured)
+    frame = pandas.read_csv(measured / "complexity.csv")
+    frame["gpu_forward_s"], frame["gpu"] = [0.004, 0.006], "NVIDIA H200"
+    frame.to_csv(measured / "complexity.csv", index=False)
+    table = tables.complexity_table(measured)
+    assert table.frame["GPU forward, segment (ms)"].tolist() == pytest.approx([4.0, 6.0])
+    assert "NVIDIA H200" in table.footnotes[-1]
+
+
+def test_complexity_table_in_latex_prints_counts_whole_and_bolds_the_fastest(results):
+    latex = tables.to_latex(tables.complexity_table(results))
+    assert "432,995" in latex and "427,619" in latex
+    assert "\\textbf{0.100}" in latex and "\\textbf{0.200}" in latex  # full 2 threads and segmented 1 thread
 
 
 def test_scaling_table_splits_each_length_into_blocks(results):

@@ -25,8 +25,9 @@ def write_results(root: Path, utterances: int = 4) -> Path:
         "model": ["imse", "muse"], "parameters": [432_995, 513_015],
         "parameters_paper_convention": [427_619, 513_015], "macs_1s_fvcore": [4.67e9, 5.35e9],
         "macs_1s_ptflops": [4.68e9, 5.36e9], "macs_segment_fvcore": [8.77e9, 10.0e9],
-        "segmented_1thread_rtf": [0.2, 0.3], "peak_memory_mb": [300.0, 400.0], "machine": ["x86_64", "x86_64"],
-        "cpu_count": [2, 2],
+        "full_2thread_rtf": [0.1, 0.15], "segmented_2thread_rtf": [0.12, 0.18], "full_1thread_rtf": [0.15, 0.25],
+        "segmented_1thread_rtf": [0.2, 0.3], "peak_memory_mb": [300.0, 400.0], "gpu_forward_s": [None, None],
+        "machine": ["x86_64", "x86_64"], "cpu_count": [2, 2], "gpu": ["none", "none"],
     }).to_csv(results / "complexity.csv", index=False)
     scaling = [{"model": model, "seconds": seconds, "samples": seconds * 16_300,
                 "macs": seconds * total, "macs_embedding": seconds * 0.1e9, "macs_attention": seconds * attention,
