@@ -91,11 +91,22 @@ def test_stop_and_resume_ends_bit_for_bit_where_the_uninterrupted_run_ends(strai
     assert stopped.stopped_early and stopped.steps == 2
     resumed = train(tiny_config(), run_options(run_dir, resume=True))
     assert resumed.steps == 6 and not resumed.stopped_early
+    assert resumed.start_step == 2 and resumed.report().startswith("done: steps 2 -> 6, generator loss ")
     expected, got = load_checkpoint(straight_run / CHECKPOINT), load_checkpoint(run_dir / CHECKPOINT)
     assert_same_state(expected, got)  # weights, optimisers, schedulers, position, random states
     assert_same_state(load_checkpoint(straight_run / BEST), load_checkpoint(run_dir / BEST))
     for log in (TRAIN_LOG, VALIDATION_LOG):
         assert (straight_run / log).read_text() == (run_dir / log).read_text()
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_train(straight_run, tmp_path):
+    run_dir = tmp_path / "finished"
+    shutil.copytree(straight_run, run_dir)
+    before = load_checkpoint(run_dir / CHECKPOINT)
+    again = train(tiny_config(), run_options(run_dir, resume=True))
+    assert (again.start_step, again.steps, again.first_loss) == (6, 6, None)
+    assert again.report().startswith("nothing to train: the run was already at step 6; best validation PESQ")
+    assert_same_state(before, load_checkpoint(run_dir / CHECKPOINT))
 
 
 def test_killed_process_resumes_to_the_same_weights(straight_run, tmp_path):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -117,14 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if os.environ.get("RANK", "0") != "0":
         return 0
-    best = "none" if math.isnan(result.best_pesq) else f"{result.best_pesq:.3f} at step {result.best_step}"
-    state = "stopped early" if result.stopped_early else "done"
-    print(
-        f"{state}: {result.steps} steps, generator loss {result.first_loss} -> {result.last_loss}; "
-        f"best validation PESQ ({result.protocol} protocol) {best}; "
-        f"PESQ-target failures {result.pesq_target_failures or 0} "
-        f"({result.dropped_enhanced_terms} discriminator terms dropped); run directory {result.run_dir}"
-    )
+    print(result.report())
     return 0
 
 

@@ -121,6 +121,8 @@ class TrainResult:
     """What a run did; the same facts are in RUN_DIR/summary.json."""
 
     run_dir: Path
+    start_step: int
+    """The step this invocation started from: 0, or the checkpoint's step on --resume."""
     steps: int
     epoch: int
     stopped_early: bool
@@ -131,7 +133,23 @@ class TrainResult:
     pesq_target_failures: dict = field(default_factory=dict)
     dropped_enhanced_terms: int = 0
     first_loss: float | None = None
+    """The generator loss of this invocation's first step (None when it took none)."""
     last_loss: float | None = None
+
+    def report(self) -> str:
+        """One line on what this invocation did, for the end of `python -m bench.train`."""
+        best = "none" if math.isnan(self.best_pesq) else f"{self.best_pesq:.3f} at step {self.best_step}"
+        if self.first_loss is None:
+            done = f"nothing to train: the run was already at step {self.steps}"
+        else:
+            state = "stopped early" if self.stopped_early else "done"
+            done = (f"{state}: steps {self.start_step} -> {self.steps}, generator loss "
+                    f"{self.first_loss:.4f} -> {self.last_loss:.4f}")
+        return (
+            f"{done}; best validation PESQ ({self.protocol} protocol) {best}; "
+            f"PESQ-target failures {self.pesq_target_failures or 0} "
+            f"({self.dropped_enhanced_terms} discriminator terms dropped); run directory {self.run_dir}"
+        )
 
 
 def model_config_for(config: TrainConfig) -> ModelConfig:
@@ -449,6 +467,7 @@ class Trainer:
         config, position = self.config, self.position
         total = self.total_steps()
         validations: list[dict] = []
+        start_step = position.step
         first_loss = last_loss = None
         if position.step == 0 and self.validation_pairs:
             validations.append(self._validate())  # the untrained (or --init) model
@@ -491,14 +510,14 @@ class Trainer:
                             f"({self.pesq_targets.dropped_batches} batch(es) so far)"
                         )
                 bar.update(1)
+                if position.step % config.validation_interval == 0 or position.step == total:
+                    validations.append(self._validate())
                 bar.set_postfix(
                     G=f"{row['generator_total']:.3f}",
                     D=f"{row['discriminator_total']:.3f}",
                     s_per_step=f"{timings['seconds']:.2f}",
                     best_pesq=f"{position.best_pesq:.3f}",
                 )
-                if position.step % config.validation_interval == 0 or position.step == total:
-                    validations.append(self._validate())
                 stop_here = self.options.stop_after_steps is not None and position.step >= self.options.stop_after_steps
                 if position.step % config.checkpoint_interval == 0 or position.step == total or stop_here:
                     self._save_checkpoint()
@@ -520,6 +539,7 @@ class Trainer:
         self.pesq_target_batches = batches
         result = TrainResult(
             run_dir=self.run_dir,
+            start_step=start_step,
             steps=position.step,
             epoch=position.epoch,
             stopped_early=stopped_early,
