@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from bench.cpu_kernels import instruction_set
 from bench.provenance import package_versions
 from imse.enhance import enhance, padded_length
 from imse.idconv import InceptionDepthwiseEmbedding
@@ -330,6 +331,7 @@ def machine_description() -> dict[str, str]:
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_count": str(os.cpu_count()),
+        "cpu_instruction_set": instruction_set(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.cpu_kernels import instruction_set
 from bench.provenance import command_line, package_versions
 from bench.results import measured_table, provenance_path
 from imse.atomic import atomic_write_text
@@ -124,7 +125,7 @@ def record_provenance(results: Path, test_set: TestSet, system: str, origin: str
         "system": system, "origin": origin, "dataset": test_set.name, "data": test_set.description,
         "reported_system": REPORTED_SYSTEMS.get(system, details.pop("reported_system", "")),
         "command": command_line(), "versions": package_versions(), "torch_threads": torch.get_num_threads(),
-        **details,
+        "cpu_instruction_set": instruction_set(), **details,
     }
     atomic_write_text(provenance_path(results, test_set.name, system), json.dumps(document, indent=2) + "\n")
 

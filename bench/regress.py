@@ -123,12 +123,14 @@ def compare(check: Check, baseline: dict, fresh: dict[str, dict], complete: bool
 
 
 def baseline_document(check: Check, fresh: dict[str, dict]) -> dict:
+    from bench.cpu_kernels import instruction_set
     from bench.provenance import package_versions
 
     return {
         "check": check.name, "weights": check.weights, "test_set": check.test_set, "variant": "loizou",
         "seed": SEED if check.weights.startswith("train:") else None, "tolerances": check.tolerances,
         "source": "measured by python -m bench.regress --update", "versions": package_versions(),
+        "cpu_instruction_set": instruction_set(),
         "utterances": {u: {k: (None if isinstance(v, float) and v != v else v) for k, v in values.items()}
                        for u, values in sorted(fresh.items())},
     }
