@@ -1,7 +1,8 @@
 """Seeds, every random number generator's state, and the switches for deterministic kernels.
 
 What is deterministic:
-- On CPU, the same seed, thread count and torch build give identical weights and logs:
+- On CPU, the same seed, thread count, torch build and kernel instruction set (pinned to
+  AVX2 by `bench.cpu_kernels`) give identical weights and logs:
   the data order and crops come from (seed, epoch, position), the models are seeded, and
   the only random draws during training are the discriminator's dropout masks, whose
   generator state is saved in every checkpoint. A resumed run ends bit for bit where the
