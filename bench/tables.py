@@ -254,7 +254,7 @@ def build(name: str, results: Path, variant: str = "loizou") -> Table:
 
 
 def _precision(column: str) -> str:
-    if column.startswith("Params") and "(M)" not in column:
+    if column in {"Params", "Params, paper convention"}:  # whole counts
         return "{:,.0f}"
     if column in {"SSNR", "Params (M)", "Params, paper convention (M)", "Peak memory (MiB)"} or column.endswith("(%)"):
         return "{:.2f}"
