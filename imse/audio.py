@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-SAMPLE_RATE = 16_000
+from imse.frontend import SAMPLE_RATE
 
 
 class AudioError(ValueError):

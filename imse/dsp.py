@@ -7,29 +7,9 @@ before the network. Training, enhancement and the tests all use these functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-
-@dataclass(frozen=True)
-class STFTConfig:
-    """Short-time Fourier transform and compression, upstream's defaults."""
-
-    n_fft: int = 510
-    hop_length: int = 100
-    win_length: int = 510
-    compress_factor: float = 0.3
-    sample_rate: int = 16_000
-
-    @property
-    def frequency_bins(self) -> int:
-        return self.n_fft // 2 + 1
-
-    def frames(self, samples: int) -> int:
-        """Frame count of a centred STFT of `samples` samples."""
-        return samples // self.hop_length + 1
-
+from imse.frontend import UNET_STFT, STFTConfig
 
 _WINDOWS: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
 
@@ -43,7 +23,7 @@ def hann_window(length: int, device: torch.device, dtype: torch.dtype) -> torch.
 
 
 def magnitude_phase_stft(
-    waveform: torch.Tensor, config: STFTConfig = STFTConfig()
+    waveform: torch.Tensor, config: STFTConfig = UNET_STFT
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Compressed magnitude |X|^c and phase angle(X), each [batch, frequency, frames]."""
     window = hann_window(config.win_length, waveform.device, waveform.dtype)
@@ -68,7 +48,7 @@ def complex_from_polar(magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Te
 
 
 def magnitude_phase_istft(
-    magnitude: torch.Tensor, phase: torch.Tensor, config: STFTConfig = STFTConfig()
+    magnitude: torch.Tensor, phase: torch.Tensor, config: STFTConfig = UNET_STFT
 ) -> torch.Tensor:
     """Undo the compression and invert the STFT: [batch, frequency, frames] -> [batch, samples]."""
     magnitude = magnitude.pow(1.0 / config.compress_factor)

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from imse.audio import AudioError, read_audio, write_audio
 from imse.checkpoint import CheckpointError
-from imse.dsp import STFTConfig, magnitude_phase_istft, magnitude_phase_stft, rms_normalisation_factor
+from imse.dsp import magnitude_phase_istft, magnitude_phase_stft, rms_normalisation_factor
+from imse.frontend import STFTConfig
 from imse.unet import SpeechEnhancementNet
 
 MODES = ("segmented", "full")

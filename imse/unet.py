@@ -15,7 +15,8 @@ from torch import nn
 
 from imse.blocks import Downsample, Stage, Upsample
 from imse.dense import DenseEncoder, MaskDecoder, PhaseDecoder
-from imse.dsp import STFTConfig, complex_from_polar
+from imse.dsp import complex_from_polar
+from imse.frontend import SEGMENT_SIZE, STFTConfig
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention
 
@@ -44,7 +45,7 @@ class ModelConfig:
     blocks_per_stage: int = 4
     feedforward_expansion: float = 2.66
     mask_beta: float = 2.0
-    segment_size: int = 30_700
+    segment_size: int = SEGMENT_SIZE
     stft: STFTConfig = field(default_factory=STFTConfig)
 
     def to_dict(self) -> dict:

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from bench import regress
-from imse.dsp import STFTConfig
+from imse.frontend import STFTConfig
 from imse.registry import ModelSpec, registry
 
 CHECK = next(check for check in regress.CHECKS if check.name == "imse-vb-3.399@vbdmd-sample")
