@@ -35,7 +35,8 @@ from tqdm import tqdm
 
 from bench.cpu_kernels import instruction_set
 from bench.provenance import package_versions
-from imse.enhance import enhance, padded_length
+from imse.dsp import analyse
+from imse.enhance import enhance
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.registry import registry
 from imse.unet import SpeechEnhancementNet
@@ -68,12 +69,11 @@ def parameter_counts(model: SpeechEnhancementNet) -> tuple[int, int]:
     return total, total - pointwise
 
 
-def network_inputs(model: SpeechEnhancementNet, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random (magnitude, phase) of the shape the STFT gives for `samples` samples."""
-    stft = model.config.stft
-    shape = (1, stft.frequency_bins, stft.frames(samples))
+def network_inputs(model: SpeechEnhancementNet, samples: int) -> tuple[torch.Tensor, ...]:
+    """Random network inputs of the shapes the model's front end gives for `samples` samples."""
+    shapes = [features.shape for features in analyse(torch.zeros(1, samples), model.config.front_end)]
     generator = torch.Generator().manual_seed(0)
-    return torch.rand(shape, generator=generator), (torch.rand(shape, generator=generator) - 0.5) * 6.28
+    return tuple(torch.rand(shape, generator=generator) for shape in shapes)
 
 
 _BLOCK_SUFFIXES = {".embedding": "embedding", ".attention": "attention", ".feedforward": "feedforward",
@@ -314,7 +314,7 @@ def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats
     model = registry.build(model_name).eval()
     rows = []
     for duration in tqdm(seconds, desc=f"scaling {model_name}", unit="length", leave=False):
-        samples = padded_length(duration * SAMPLE_RATE, model.config.stft)
+        samples = model.config.front_end.valid_length(duration * SAMPLE_RATE)
         count = ptflops_macs(model, samples)
         with torch.inference_mode():
             timing = latency(model, samples / SAMPLE_RATE, "full", ALL_THREADS, repeats)

@@ -7,8 +7,12 @@ magnitude-aware linear attention, on one pluggable skeleton shared with MUSE.
 """
 
 from imse.enhance import enhance
+from imse.frontend import FrontEnd, STFTConfig
 from imse.loading import LoadedModel, load_model
 from imse.registry import ModelSpec, registry
 from imse.unet import ModelConfig, SpeechEnhancementNet
 
-__all__ = ["LoadedModel", "ModelConfig", "ModelSpec", "SpeechEnhancementNet", "enhance", "load_model", "registry"]
+__all__ = [
+    "FrontEnd", "LoadedModel", "ModelConfig", "ModelSpec", "STFTConfig", "SpeechEnhancementNet", "enhance",
+    "load_model", "registry",
+]

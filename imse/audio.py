@@ -8,13 +8,14 @@ way everywhere, with an error that names the file.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
+import soxr
 
+from imse.atomic import atomic_write
 from imse.frontend import SAMPLE_RATE
 
 
@@ -42,15 +43,9 @@ class Audio:
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """Resample with soxr's very-high-quality filter (the `resample` extra)."""
+    """Resample with soxr's very-high-quality filter."""
     if from_rate == to_rate:
         return samples
-    try:
-        import soxr
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise AudioError(
-            f"resampling {from_rate} Hz to {to_rate} Hz needs soxr: pip install 'imse-bench[resample]'"
-        ) from error
     return soxr.resample(samples, from_rate, to_rate, quality="VHQ").astype(np.float32)
 
 
@@ -105,14 +100,6 @@ def read_audio(
 
 
 def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
-    """Write a WAV atomically: to a temporary file beside it, then renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".wav.tmp")
-    os.close(handle)
-    try:
-        soundfile.write(temporary, samples, sample_rate, subtype=subtype, format="WAV")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write a WAV atomically (`imse.atomic`): a killed job never leaves half a file."""
+    with atomic_write(path, "wb") as stream:
+        soundfile.write(stream, samples, sample_rate, subtype=subtype, format="WAV")

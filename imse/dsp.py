@@ -1,45 +1,50 @@
-"""The signal path shared by IMSE, MUSE and every model on the skeleton.
-
-STFT with a 510-point Hann window and hop 100 (centred, reflect padding), power-law
-compression of the magnitude, its inverse, and the RMS normalisation that upstream applies
-before the network. Training, enhancement and the tests all use these functions.
+"""The signal path's functions: STFT and its inverse, power-law compression, RMS
+normalisation, and the analysis and synthesis that a model's declared front end asks for
+(`imse.frontend` holds the declarations). Training, enhancement and the tests all use these.
 """
 
 from __future__ import annotations
 
 import torch
 
-from imse.frontend import UNET_STFT, STFTConfig
+from imse.frontend import UNET_STFT, FrontEnd, STFTConfig
 
-_WINDOWS: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
+_WINDOWS: dict[tuple[int, str, torch.device, torch.dtype], torch.Tensor] = {}
 
 
-def hann_window(length: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """A periodic Hann window, cached per device and dtype."""
-    key = (length, device, dtype)
+def stft_window(config: STFTConfig, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The config's periodic Hann window (or its square root), cached per device and dtype."""
+    key = (config.win_length, config.window, device, dtype)
     if key not in _WINDOWS:
-        _WINDOWS[key] = torch.hann_window(length, device=device, dtype=dtype)
+        window = torch.hann_window(config.win_length, device=device, dtype=dtype)
+        _WINDOWS[key] = window.sqrt() if config.window == "sqrt-hann" else window
     return _WINDOWS[key]
+
+
+def _frame_arguments(config: STFTConfig, window: torch.Tensor) -> dict:
+    """The framing that the STFT and its inverse share: centred frames of the config's window."""
+    return {"n_fft": config.n_fft, "hop_length": config.hop_length, "win_length": config.win_length,
+            "window": window, "center": True}
+
+
+def complex_stft(waveform: torch.Tensor, config: STFTConfig = UNET_STFT) -> torch.Tensor:
+    """Centred STFT with reflect padding: [batch, samples] -> complex [batch, frequency, frames]."""
+    window = stft_window(config, waveform.device, waveform.dtype)
+    return torch.stft(waveform, **_frame_arguments(config, window), pad_mode="reflect", normalized=False,
+                      return_complex=True)
+
+
+def inverse_stft(spectrum: torch.Tensor, config: STFTConfig = UNET_STFT) -> torch.Tensor:
+    """Inverse of `complex_stft`: complex [batch, frequency, frames] -> [batch, (frames - 1) * hop]."""
+    return torch.istft(spectrum, **_frame_arguments(config, stft_window(config, spectrum.device, spectrum.real.dtype)))
 
 
 def magnitude_phase_stft(
     waveform: torch.Tensor, config: STFTConfig = UNET_STFT
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Compressed magnitude |X|^c and phase angle(X), each [batch, frequency, frames]."""
-    window = hann_window(config.win_length, waveform.device, waveform.dtype)
-    spectrum = torch.stft(
-        waveform,
-        config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=window,
-        center=True,
-        pad_mode="reflect",
-        normalized=False,
-        return_complex=True,
-    )
-    magnitude = spectrum.abs().pow(config.compress_factor)
-    return magnitude, spectrum.angle()
+    spectrum = complex_stft(waveform, config)
+    return spectrum.abs().pow(config.compress_factor), spectrum.angle()
 
 
 def complex_from_polar(magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
@@ -52,16 +57,22 @@ def magnitude_phase_istft(
 ) -> torch.Tensor:
     """Undo the compression and invert the STFT: [batch, frequency, frames] -> [batch, samples]."""
     magnitude = magnitude.pow(1.0 / config.compress_factor)
-    spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
-    window = hann_window(config.win_length, spectrum.device, magnitude.dtype)
-    return torch.istft(
-        spectrum,
-        config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=window,
-        center=True,
-    )
+    return inverse_stft(torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase)), config)
+
+
+def analyse(waveform: torch.Tensor, front_end: FrontEnd) -> tuple[torch.Tensor, ...]:
+    """The network's inputs for a [batch, samples] waveform, in the front end's representation."""
+    if front_end.representation == "complex":
+        return (torch.view_as_real(complex_stft(waveform, front_end.stft)),)
+    return magnitude_phase_stft(waveform, front_end.stft)
+
+
+def synthesise(outputs: torch.Tensor | tuple[torch.Tensor, ...], front_end: FrontEnd) -> torch.Tensor:
+    """The waveform [batch, samples] of the network's outputs, in the front end's representation."""
+    if front_end.representation == "complex":
+        return inverse_stft(torch.view_as_complex(outputs.contiguous()), front_end.stft)
+    magnitude, phase = outputs[0], outputs[1]
+    return magnitude_phase_istft(magnitude, phase, front_end.stft)
 
 
 def rms_normalisation_factor(waveform: torch.Tensor) -> torch.Tensor:

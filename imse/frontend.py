@@ -15,6 +15,14 @@ SEGMENT_SIZE = 30_700
 """Upstream's segment: the U-Nets' inference segment and training crop (308 STFT frames)."""
 
 
+WINDOWS = ("hann", "sqrt-hann")
+
+REPRESENTATIONS = ("compressed-polar", "complex")
+"""What a network takes and gives: "compressed-polar", the U-Nets' compressed magnitude and
+phase, each [batch, frequency, frames], out (magnitude, phase, complex); "complex", the
+spectrum as [batch, frequency, frames, 2] (real, imaginary) in and out."""
+
+
 @dataclass(frozen=True)
 class STFTConfig:
     """Short-time Fourier transform and compression; the defaults are the U-Nets' (upstream's)."""
@@ -24,6 +32,12 @@ class STFTConfig:
     win_length: int = 510
     compress_factor: float = 0.3
     sample_rate: int = SAMPLE_RATE
+    window: str = "hann"
+    """"hann" (periodic), or "sqrt-hann", its square root (GTCRN's analysis and synthesis window)."""
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOWS:
+            raise ValueError(f"unknown STFT window {self.window!r}; use one of {WINDOWS}")
 
     @property
     def frequency_bins(self) -> int:
@@ -36,3 +50,41 @@ class STFTConfig:
 
 UNET_STFT = STFTConfig()
 """The U-Nets' STFT (IMSE, MUSE and the hybrids): 510-point Hann, hop 100, compression 0.3."""
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """How a registered model meets a waveform: everything `imse.enhance`, training, complexity
+    and export ask the model instead of assuming.
+
+    `segment_size` None means the model takes whole utterances (no segmenting);
+    `frame_multiple` is the frame count the network's input must be a multiple of (the
+    U-Nets halve time twice: 4).
+    """
+
+    stft: STFTConfig
+    representation: str
+    rms_normalisation: bool
+    segment_size: int | None
+    frame_multiple: int = 1
+
+    def __post_init__(self) -> None:
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(f"unknown representation {self.representation!r}; use one of {REPRESENTATIONS}")
+
+    @property
+    def sample_rate(self) -> int:
+        return self.stft.sample_rate
+
+    @property
+    def minimum_length(self) -> int:
+        """The shortest input that fills one STFT window."""
+        return self.stft.n_fft
+
+    def valid_length(self, length: int) -> int:
+        """The shortest length >= `length` that the network takes and whose inverse STFT
+        gives back at least `length` samples: a multiple of the hop, with a centred frame
+        count that is a multiple of `frame_multiple`."""
+        hops = -(-length // self.stft.hop_length)
+        hops += (-(hops + 1)) % self.frame_multiple
+        return hops * self.stft.hop_length

@@ -11,10 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import nn
+
 from imse.checkpoint import CheckpointError, generator_state_dict, load_checkpoint, sha256_of
 from imse.pretrained import PretrainedBundle
 from imse.registry import registry
-from imse.unet import ModelConfig, SpeechEnhancementNet
 from imse.upstream import is_upstream_state_dict, load_upstream_state_dict
 
 
@@ -22,7 +23,7 @@ from imse.upstream import is_upstream_state_dict, load_upstream_state_dict
 class LoadedModel:
     """A model in eval mode and where its weights came from."""
 
-    model: SpeechEnhancementNet
+    model: nn.Module
     model_name: str
     path: Path
     sha256: str
@@ -33,12 +34,12 @@ class LoadedModel:
         return self.bundle.name if self.bundle else f"{self.model_name}@{self.sha256[:12]}"
 
 
-def _architecture(checkpoint: dict, model: str | None, path: Path) -> tuple[str, SpeechEnhancementNet]:
+def _architecture(checkpoint: dict, model: str | None, path: Path) -> tuple[str, nn.Module]:
     if isinstance(checkpoint, dict) and "config" in checkpoint and "model" in checkpoint:
         name = str(checkpoint["model"])
         if model is not None and model != name:
             raise CheckpointError(f"{path}: holds a {name!r} model, but --model {model!r} was given")
-        return name, SpeechEnhancementNet(ModelConfig.from_dict(checkpoint["config"]))
+        return name, registry.config_from_dict(name, checkpoint["config"]).build()
     if model is None:
         raise CheckpointError(f"{path}: does not record its architecture; name it with --model")
     return model, registry.build(model)

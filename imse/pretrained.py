@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from imse.atomic import atomic_write
 from imse.checkpoint import CheckpointError, sha256_of
+from imse.frontend import SAMPLE_RATE
 
 CACHE_VARIABLE = "IMSE_CHECKPOINT_DIR"
 
@@ -42,7 +43,7 @@ class PretrainedBundle:
     sha256: str
     cache_path: str
     description: str
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
 
     @property
     def url(self) -> str:

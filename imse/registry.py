@@ -1,9 +1,14 @@
-"""One model registry: a name maps to a config (and so to its blocks) and to its pretrained bundles.
+"""One model registry: a name maps to a config (and so to its network, blocks and front end)
+and to its pretrained bundles.
 
-`imse` registers IMSE itself. Other packages register through the `imse.models` entry-point
-group: each entry point is a function `register(registry)` that may add embedding and
-attention blocks, models and bundles. `baselines` adds MUSE and the ablation hybrids that
-way, so `imse` never imports it.
+Every registration goes through `register(registry)` functions: IMSE's own
+(`imse.models.register`) first, then each entry point of the `imse.models` group, in
+which `baselines` adds MUSE and the ablation hybrids, so `imse` never imports it. They run
+once, the first time anything is looked up, so a model is buildable from its config alone
+in a fresh process: nothing has to touch the registry beforehand.
+
+A registered config is a frozen dataclass that knows how to build its network and what
+front end the network expects (see `ModelConfigLike` and docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -11,13 +16,28 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any, Protocol
 
 from torch import nn
 
+from imse.frontend import FrontEnd
 from imse.pretrained import PretrainedBundle
-from imse.unet import ATTENTIONS, EMBEDDINGS, ModelConfig, SpeechEnhancementNet
 
 ENTRY_POINT_GROUP = "imse.models"
+
+
+class ModelConfigLike(Protocol):
+    """What the registry asks of a model's config."""
+
+    @property
+    def front_end(self) -> FrontEnd: ...
+
+    def build(self) -> nn.Module: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfigLike: ...
 
 
 @dataclass(frozen=True)
@@ -25,8 +45,12 @@ class ModelSpec:
     """A registered architecture."""
 
     name: str
-    config: ModelConfig
+    config: ModelConfigLike
     description: str
+
+    @property
+    def front_end(self) -> FrontEnd:
+        return self.config.front_end
 
 
 class Registry:
@@ -35,8 +59,10 @@ class Registry:
     def __init__(self) -> None:
         self.models: dict[str, ModelSpec] = {}
         self.bundles: dict[str, PretrainedBundle] = {}
-        self.embeddings = EMBEDDINGS
-        self.attentions = ATTENTIONS
+        self.embeddings: dict[str, type[nn.Module]] = {}
+        """Embedding blocks by name; each is built as cls(in_channels, out_channels)."""
+        self.attentions: dict[str, type[nn.Module]] = {}
+        """Attention blocks by name; each is built as cls(dim, heads)."""
         self._plugins_loaded = False
 
     def add_embedding(self, name: str, block: type[nn.Module]) -> None:
@@ -54,29 +80,39 @@ class Registry:
         self.bundles[bundle.name] = bundle
 
     def _load_plugins(self) -> None:
+        """IMSE's own registrations, then every `imse.models` entry point; once."""
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        from imse import models
+
+        models.register(self)
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
             entry_point.load()(self)
 
+    def _lookup(self, table: dict[str, Any], kind: str, name: str, hint: str = "") -> Any:
+        self._load_plugins()
+        if name not in table:
+            raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}.{hint}")
+        return table[name]
+
+    def embedding(self, name: str) -> type[nn.Module]:
+        """The embedding block registered under `name`."""
+        return self._lookup(self.embeddings, "embedding block", name)
+
+    def attention(self, name: str) -> type[nn.Module]:
+        """The attention block registered under `name`."""
+        return self._lookup(self.attentions, "attention block", name)
+
     def model(self, name: str) -> ModelSpec:
         """The spec of a registered model; an unknown name lists the known ones."""
-        self._load_plugins()
-        if name not in self.models:
-            raise KeyError(
-                f"unknown model {name!r}; known: {', '.join(sorted(self.models))}. "
-                f"Models from other packages register through the {ENTRY_POINT_GROUP!r} entry points "
-                "(install the project with pip so that they are found)."
-            )
-        return self.models[name]
+        hint = (f" Models from other packages register through the {ENTRY_POINT_GROUP!r} entry points "
+                "(install the project with pip so that they are found).")
+        return self._lookup(self.models, "model", name, hint)
 
     def bundle(self, name: str) -> PretrainedBundle:
         """A registered pretrained bundle; an unknown name lists the known ones."""
-        self._load_plugins()
-        if name not in self.bundles:
-            raise KeyError(f"unknown pretrained bundle {name!r}; known: {', '.join(sorted(self.bundles))}")
-        return self.bundles[name]
+        return self._lookup(self.bundles, "pretrained bundle", name)
 
     def model_names(self) -> list[str]:
         self._load_plugins()
@@ -90,40 +126,16 @@ class Registry:
         self._load_plugins()
         return next((bundle for bundle in self.bundles.values() if bundle.sha256 == sha256), None)
 
-    def build(self, name: str, **overrides) -> SpeechEnhancementNet:
+    def config_from_dict(self, name: str, values: dict[str, Any]) -> ModelConfigLike:
+        """A registered model's config rebuilt from a checkpoint's record of it."""
+        return type(self.model(name).config).from_dict(values)
+
+    def build(self, name: str, **overrides: Any) -> nn.Module:
         """A freshly initialised model of a registered architecture."""
         config = self.model(name).config
         if overrides:
             config = dataclasses.replace(config, **overrides)
-        return SpeechEnhancementNet(config)
+        return config.build()
 
-
-IMSE_CONFIG = ModelConfig()
 
 registry = Registry()
-registry.add_model(
-    ModelSpec("imse", IMSE_CONFIG, "IMSE (Tang, Qin, Li, 2025): IDConv embedding + MALA attention")
-)
-for _bundle in (
-    PretrainedBundle(
-        name="imse-vb-3.399",
-        model="imse",
-        repository="XinXinTang123/IMSE",
-        commit="1b0e01dc054a49500cc81f2fc3eecf64467eb73e",
-        repository_path="paper_result/g_best_pesq_3.399",
-        sha256="c8e21c89fba61c2ac168ad5a9d50a3861ae2640bab3036eacbeb023d00dc07a1",
-        cache_path="imse/g_best_pesq_3.399",
-        description="official IMSE weights of arXiv v2 (reported PESQ 3.399 on VoiceBank+DEMAND)",
-    ),
-    PretrainedBundle(
-        name="imse-vb-3.373",
-        model="imse",
-        repository="XinXinTang123/IMSE",
-        commit="f7bd3874764b04e446c4157e0ff7a87e8a5d2c8e",
-        repository_path="paper_result/g_best_pesq_3.373",
-        sha256="575de13bd5ee1451d52c99f01ee954c5275b86d48439c71807737e82760988d7",
-        cache_path="imse/g_best_pesq_3.373",
-        description="official IMSE weights of arXiv v1 (reported PESQ 3.373 on VoiceBank+DEMAND)",
-    ),
-):
-    registry.add_bundle(_bundle)

@@ -2,7 +2,8 @@
 
 IMSE is this skeleton with IDConv embeddings and MALA attention; MUSE plugs in deformable
 embeddings and Taylor attention; the ablations are the mixed pairs. The skeleton never
-asks which blocks it holds: they are looked up by name in two plain registries.
+asks which blocks it holds: it looks them up by name in the model registry, which loads
+every plug-in on the first look-up.
 """
 
 from __future__ import annotations
@@ -16,21 +17,11 @@ from torch import nn
 from imse.blocks import Downsample, Stage, Upsample
 from imse.dense import DenseEncoder, MaskDecoder, PhaseDecoder
 from imse.dsp import complex_from_polar
-from imse.frontend import SEGMENT_SIZE, STFTConfig
-from imse.idconv import InceptionDepthwiseEmbedding
-from imse.mala import MagnitudeAwareLinearAttention
+from imse.frontend import SEGMENT_SIZE, FrontEnd, STFTConfig
+from imse.registry import registry
 
-EMBEDDINGS: dict[str, type[nn.Module]] = {"idconv": InceptionDepthwiseEmbedding}
-"""Embedding blocks by name; each is built as cls(in_channels, out_channels)."""
-
-ATTENTIONS: dict[str, type[nn.Module]] = {"mala": MagnitudeAwareLinearAttention}
-"""Attention blocks by name; each is built as cls(dim, heads)."""
-
-
-def _lookup(registry: dict[str, type[nn.Module]], kind: str, name: str) -> type[nn.Module]:
-    if name not in registry:
-        raise KeyError(f"unknown {kind} block {name!r}; known: {', '.join(sorted(registry))}")
-    return registry[name]
+TIME_DOWNSAMPLING = 4
+"""The U-Net halves time twice, so its frame count must be a multiple of 4."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +38,15 @@ class ModelConfig:
     mask_beta: float = 2.0
     segment_size: int = SEGMENT_SIZE
     stft: STFTConfig = field(default_factory=STFTConfig)
+
+    @property
+    def front_end(self) -> FrontEnd:
+        """Upstream's signal path: compressed magnitude and phase, RMS-normalised, in segments."""
+        return FrontEnd(stft=self.stft, representation="compressed-polar", rms_normalisation=True,
+                        segment_size=self.segment_size, frame_multiple=TIME_DOWNSAMPLING)
+
+    def build(self) -> SpeechEnhancementNet:
+        return SpeechEnhancementNet(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -65,8 +65,8 @@ class UNet(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        embedding = _lookup(EMBEDDINGS, "embedding", config.embedding)
-        attention = _lookup(ATTENTIONS, "attention", config.attention)
+        embedding = registry.embedding(config.embedding)
+        attention = registry.attention(config.attention)
         width = config.dense_channel
         widths = (width, width * 2, width * 3)
 
@@ -127,8 +127,8 @@ class SpeechEnhancementNet(nn.Module):
         self, noisy_magnitude: torch.Tensor, noisy_phase: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         frames = noisy_magnitude.shape[-1]
-        if frames % 4:
-            raise ValueError(f"the U-Net needs a frame count divisible by 4, got {frames}")
+        if frames % TIME_DOWNSAMPLING:
+            raise ValueError(f"the U-Net needs a frame count divisible by {TIME_DOWNSAMPLING}, got {frames}")
         magnitude = noisy_magnitude.transpose(1, 2).unsqueeze(1)  # [batch, 1, T, F]
         phase = noisy_phase.transpose(1, 2).unsqueeze(1)
         features = self.encoder(torch.cat((magnitude, phase), dim=1))

@@ -17,7 +17,6 @@ from bench.complexity import (
     scaling,
     split_by_block,
 )
-from imse.enhance import padded_length
 from imse.mala import MagnitudeAwareLinearAttention
 from imse.registry import ModelSpec, registry
 from tests.dummies.models import TINY_IMSE
@@ -71,7 +70,7 @@ def test_imse_macs_are_linear_in_length():
     model = registry.build("imse")
     per_sample, attention_per_sample = {}, {}
     for seconds in (SCALING_SECONDS[1], SCALING_SECONDS[-1]):
-        samples = padded_length(seconds * 16_000, model.config.stft)
+        samples = model.config.front_end.valid_length(seconds * 16_000)
         count = ptflops_macs(model, samples)
         per_sample[seconds] = count.total / samples
         attention_per_sample[seconds] = count.by_block["attention"] / samples

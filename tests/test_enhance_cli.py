@@ -6,7 +6,7 @@ import numpy as np
 import soundfile
 
 from imse.checkpoint import save_checkpoint
-from imse.enhance import main
+from imse.enhance.__main__ import main
 from tests.dummies.audio_files import write_bad_inputs
 from tests.dummies.models import tiny_model
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from imse.registry import registry
+
+EXPECTED_PARAMETERS = {"imse": 432_995, "muse": 513_015, "imse-de": 438_583, "imse-taylor": 507_427}
 
 
 def parameters(module: torch.nn.Module) -> int:
@@ -55,3 +60,27 @@ def test_each_model_trains_a_step(name):
     without_gradient = [name for name, parameter in model.named_parameters() if parameter.grad is None]
     # only the one-path fusion's parameters, which cannot affect the output (its softmax is exactly 1)
     assert without_gradient and all(".fusion." in name for name in without_gradient)
+
+
+def test_a_fresh_process_builds_every_model_from_its_config_alone():
+    """No hidden order: a config names its blocks, and the first look-up loads the plug-ins."""
+    script = (
+        "from imse import ModelConfig, SpeechEnhancementNet\n"
+        "model = SpeechEnhancementNet(ModelConfig(embedding='deformable', attention='taylor', heads=(1, 2, 8)))\n"
+        "print(sum(p.numel() for p in model.parameters()))\n"
+        "from imse import registry\n"
+        "for name in registry.model_names():\n"
+        "    config = registry.model(name).config\n"
+        "    print(name, sum(p.numel() for p in type(config).from_dict(config.to_dict()).build().parameters()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split("\n")
+    assert lines[0] == "513015"
+    counts = dict(line.split() for line in lines[1:] if line)
+    assert {name: int(count) for name, count in counts.items() if name in EXPECTED_PARAMETERS} == EXPECTED_PARAMETERS
+
+
+def test_unknown_block_lists_the_known_ones():
+    with pytest.raises(KeyError, match="deformable.*idconv"):
+        registry.build("imse", embedding="convolution")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from imse.enhance import _segments, enhance, padded_length
+from imse.enhance import _segments, enhance
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention, rotate_pairs
 from imse.registry import registry
@@ -89,10 +89,21 @@ def test_segment_plan_covers_the_utterance_once(length):
     assert covered == list(range(length))
 
 
-@pytest.mark.parametrize("length", [510, 16_000, 16_300, 30_700, 33_333])
+@pytest.mark.parametrize("length", [510, 16_000, 16_300, 30_700, 33_333, 35_569, 99_946])
 def test_full_mode_pads_to_a_multiple_of_four_frames(length):
-    padded = padded_length(length, registry.build("imse").config.stft)
-    assert padded >= length and (padded // 100 + 1) % 4 == 0 and padded - length < 400
+    padded = registry.build("imse").config.front_end.valid_length(length)
+    frames = padded // 100 + 1
+    assert padded >= length and frames % 4 == 0 and padded - length < 500
+    assert (frames - 1) * 100 >= length  # the inverse STFT gives back every input sample
+
+
+def test_full_mode_keeps_every_length():
+    """Over a range of lengths, including those whose frame count is already a multiple of 4
+    but not of the hop (p232_005, 99,946 samples, came back 46 samples short)."""
+    model = tiny_model()
+    for length in [*range(510, 1_400, 7), 35_569]:
+        noisy = speech_like(seconds=length / 16_000 + 0.01)[:length]
+        assert enhance(noisy, model, "full").shape == (length,), length
 
 
 @pytest.mark.parametrize("mode", ["segmented", "full"])

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from baselines.muse.attention import TaylorAttention
 from baselines.muse.embedding import DeformableEmbedding
+from imse.models import IMSE_CONFIG
 from imse.pretrained import PretrainedBundle
-from imse.registry import IMSE_CONFIG, ModelSpec, Registry
+from imse.registry import ModelSpec, Registry
 from imse.unet import ModelConfig
 
 MUSE_HEADS = (1, 2, 8)

@@ -48,19 +48,9 @@ def deform_conv2d(
     batch, in_channels, height, width = input.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
     taps = kernel_h * kernel_w
-    if in_channels % channels_per_group != 0:
-        raise ValueError(f"weight takes {channels_per_group} channels per group, input has {in_channels}")
-    groups = in_channels // channels_per_group
-    if out_channels % groups != 0:
-        raise ValueError(f"{out_channels} output channels do not split into {groups} groups")
     out_h = (height + 2 * padding_h - dilation_h * (kernel_h - 1) - 1) // stride_h + 1
     out_w = (width + 2 * padding_w - dilation_w * (kernel_w - 1) - 1) // stride_w + 1
-    if offset.shape[1] % (2 * taps) != 0 or offset.shape[2:] != (out_h, out_w) or offset.shape[0] != batch:
-        expected = f"[{batch}, 2 * offset_groups * {taps}, {out_h}, {out_w}]"
-        raise ValueError(f"offset must be {expected}, got {tuple(offset.shape)}")
-    offset_groups = offset.shape[1] // (2 * taps)
-    if in_channels % offset_groups != 0:
-        raise ValueError(f"{in_channels} input channels do not split into {offset_groups} offset groups")
+    groups, offset_groups = _groups(input.shape, offset.shape, weight.shape, (out_h, out_w))
 
     index, coefficient = _bilinear_corners(
         offset.reshape(batch, offset_groups, taps, 2, out_h, out_w),
@@ -83,6 +73,27 @@ def deform_conv2d(
     if bias is not None:
         output = output + bias.view(1, -1, 1, 1)
     return output
+
+
+def _groups(
+    input_shape: torch.Size, offset_shape: torch.Size, weight_shape: torch.Size, output_size: tuple[int, int]
+) -> tuple[int, int]:
+    """(convolution groups, offset groups) implied by the shapes; a shape that fits none is refused."""
+    batch, in_channels = input_shape[:2]
+    out_channels, channels_per_group, kernel_h, kernel_w = weight_shape
+    taps = kernel_h * kernel_w
+    if in_channels % channels_per_group != 0:
+        raise ValueError(f"weight takes {channels_per_group} channels per group, input has {in_channels}")
+    groups = in_channels // channels_per_group
+    if out_channels % groups != 0:
+        raise ValueError(f"{out_channels} output channels do not split into {groups} groups")
+    if offset_shape[1] % (2 * taps) != 0 or tuple(offset_shape[2:]) != output_size or offset_shape[0] != batch:
+        expected = f"[{batch}, 2 * offset_groups * {taps}, {output_size[0]}, {output_size[1]}]"
+        raise ValueError(f"offset must be {expected}, got {tuple(offset_shape)}")
+    offset_groups = offset_shape[1] // (2 * taps)
+    if in_channels % offset_groups != 0:
+        raise ValueError(f"{in_channels} input channels do not split into {offset_groups} offset groups")
+    return groups, offset_groups
 
 
 def _bilinear_corners(

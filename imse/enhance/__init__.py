@@ -1,0 +1,162 @@
+"""Enhance speech with any registered model: in Python, `imse.enhance(waveform, model)`;
+on the command line, `python -m imse.enhance` (`imse/enhance/__main__.py`).
+
+The model's declared front end (`model.config.front_end`) says how: its STFT and
+representation, whether the input is RMS-normalised, its segment size. Two modes:
+- `segmented` (default) is upstream's inference exactly: the (normalised) utterance is cut
+  into the model's segments (30,700 samples for the U-Nets), the last one aligned to the end
+  of the utterance, and the previous segment's output is cut so that the pieces join; a
+  short utterance is zero-padded to one segment. A model that declares no segment size
+  takes the whole utterance in this mode too.
+- `full` runs the whole utterance in one pass, zero-padded to the front end's next valid
+  length.
+The output always has the input's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from imse.audio import AudioError, read_audio, write_audio
+from imse.dsp import analyse, rms_normalisation_factor, synthesise
+from imse.frontend import FrontEnd
+
+MODES = ("segmented", "full")
+SUBTYPES = ("PCM_16", "FLOAT")
+
+
+class EnhancementError(ValueError):
+    """An utterance the model cannot enhance (too short, or non-finite output)."""
+
+
+def _run(model: nn.Module, waveform: torch.Tensor, front_end: FrontEnd) -> torch.Tensor:
+    """[1, samples] in the model's valid length -> [1, samples] through the declared front end."""
+    return synthesise(model(*analyse(waveform, front_end)), front_end)
+
+
+def _segments(length: int, segment_size: int) -> list[tuple[int, int]]:
+    """(start, kept) per segment: input [start, start + segment), output samples [0, kept) kept."""
+    if length <= segment_size:
+        return [(0, length)]
+    full, remainder = divmod(length, segment_size)
+    plan = [(i * segment_size, segment_size) for i in range(full)]
+    if remainder:
+        plan[-1] = (plan[-1][0], remainder)  # upstream cuts the segment before the end-aligned one
+        plan.append((length - segment_size, segment_size))
+    return plan
+
+
+def _checked_input(waveform: np.ndarray | torch.Tensor, front_end: FrontEnd) -> torch.Tensor:
+    noisy = torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(-1)
+    if noisy.numel() < front_end.minimum_length:
+        raise EnhancementError(
+            f"too short: {noisy.numel()} samples; at least {front_end.minimum_length} (one STFT window) needed"
+        )
+    if not torch.isfinite(noisy).all():
+        raise EnhancementError("input contains NaN or infinite samples")
+    return noisy
+
+
+def _pass(model: nn.Module, waveform: torch.Tensor, front_end: FrontEnd, size: int) -> torch.Tensor:
+    """One pass over [1, n] zero-padded to `size` samples; the first n samples of the output."""
+    length = waveform.shape[1]
+    padded = torch.nn.functional.pad(waveform, (0, size - length))
+    return _run(model, padded, front_end)[0, :length]
+
+
+@torch.inference_mode()
+def enhance(waveform: np.ndarray | torch.Tensor, model: nn.Module, mode: str = "segmented") -> np.ndarray:
+    """Enhance one mono utterance at the model's sample rate; returns float32 samples of the same length."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
+    front_end: FrontEnd = model.config.front_end
+    noisy = _checked_input(waveform, front_end)
+    length = noisy.numel()
+    if not noisy.any():
+        raise EnhancementError("input is all zeros (silent); nothing to enhance")
+    factor = torch.ones(1)
+    if front_end.rms_normalisation:
+        try:
+            factor = rms_normalisation_factor(noisy)
+        except ValueError as error:  # energy 0 in float32: samples too small to square
+            raise EnhancementError("input is silent (its energy is 0 in float32); nothing to enhance") from error
+    normalised = (noisy * factor)[None]
+    size = front_end.segment_size
+    if mode == "full" or size is None:
+        output = _pass(model, normalised, front_end, front_end.valid_length(length))
+    else:
+        pieces = [_pass(model, normalised[:, start : start + size], front_end, size)[:kept]
+                  for start, kept in _segments(length, size)]
+        output = torch.cat(pieces)
+    output = output / factor
+    if not torch.isfinite(output).all():
+        raise EnhancementError("the model produced NaN or infinite samples")
+    return output.numpy().astype(np.float32)
+
+
+@dataclass
+class EnhancementReport:
+    """What a batch run did: written files, resampled or downmixed inputs, per-file failures."""
+
+    written: list[Path] = field(default_factory=list)
+    resampled: list[tuple[Path, int]] = field(default_factory=list)
+    downmixed: list[tuple[Path, int]] = field(default_factory=list)
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+    seconds_of_audio: float = 0.0
+
+
+def find_inputs(noisy: list[str | Path]) -> list[Path]:
+    """Expand files and directories (their *.wav, *.flac, sorted) into a list of files."""
+    files = []
+    for item in map(Path, noisy):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in {".wav", ".flac"})
+            if not found:
+                raise FileNotFoundError(f"{item}: directory holds no .wav or .flac files")
+            files.extend(found)
+        else:
+            files.append(item)
+    stems = [path.stem for path in files]
+    duplicates = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if duplicates:
+        raise ValueError(f"several inputs share the output name(s) {duplicates}; each writes DIR/<stem>.wav")
+    return files
+
+
+def enhance_files(
+    files: list[Path],
+    model: nn.Module,
+    output_dir: str | Path,
+    mode: str = "segmented",
+    subtype: str = "PCM_16",
+    downmix: bool = False,
+    progress: bool = True,
+) -> EnhancementReport:
+    """Enhance each file into output_dir/<stem>.wav; a bad file is reported and skipped."""
+    if subtype not in SUBTYPES:
+        raise ValueError(f"unknown subtype {subtype!r}; use one of {SUBTYPES}")
+    report = EnhancementReport()
+    sample_rate = model.config.front_end.sample_rate
+    for path in tqdm(files, desc="enhancing", unit="file", disable=not progress):
+        try:
+            audio = read_audio(path, sample_rate, resample_to_rate=True, downmix=downmix)
+            enhanced = enhance(audio.samples, model, mode)
+        except (AudioError, EnhancementError) as error:
+            message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
+            report.failures.append((path, message))
+            continue
+        if audio.resampled:
+            report.resampled.append((path, audio.original_sample_rate))
+        if audio.downmixed_channels:
+            report.downmixed.append((path, audio.downmixed_channels))
+        target = Path(output_dir) / f"{path.stem}.wav"
+        write_audio(target, enhanced, sample_rate, subtype)
+        report.written.append(target)
+        report.seconds_of_audio += audio.duration
+    return report

@@ -1,0 +1,62 @@
+"""`python -m imse.enhance NOISY... --checkpoint NAME_OR_PATH --output-dir DIR`: enhance files
+with any registered model (the command line over `imse.enhance.enhance_files`).
+
+It lives apart from the library so that running it does not import it twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from imse.checkpoint import CheckpointError
+from imse.enhance import MODES, SUBTYPES, enhance_files, find_inputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m imse.enhance", description=__doc__.split("\n\n")[0])
+    parser.add_argument("noisy", nargs="+", help="noisy WAV/FLAC files or directories of them")
+    parser.add_argument("--checkpoint", required=True, help="a bundle name (e.g. imse-vb-3.399) or a file")
+    parser.add_argument("--model", help="the registered architecture, for a file that is not a known bundle")
+    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument("--mode", choices=MODES, default="segmented")
+    parser.add_argument("--subtype", choices=SUBTYPES, default="PCM_16")
+    parser.add_argument("--downmix", action="store_true", help="average the channels of multi-channel input")
+    parser.add_argument("--trust-unknown-checkpoint", action="store_true",
+                        help="load a file whose hash matches no known bundle")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    arguments = parser.parse_args(argv)
+
+    from imse.loading import load_model
+
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    try:
+        loaded = load_model(arguments.checkpoint, arguments.model, arguments.trust_unknown_checkpoint)
+        files = find_inputs(arguments.noisy)
+    except (CheckpointError, KeyError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"model {loaded.model_name} from {loaded.label} ({loaded.path}), mode {arguments.mode}", file=sys.stderr)
+    report = enhance_files(files, loaded.model, arguments.output_dir, arguments.mode, arguments.subtype,
+                           arguments.downmix)
+    sample_rate = loaded.model.config.front_end.sample_rate
+    for path, rate in report.resampled:
+        print(f"note: {path} was {rate} Hz; resampled to {sample_rate} Hz", file=sys.stderr)
+    for path, channels in report.downmixed:
+        print(f"note: {path} had {channels} channels; averaged to mono", file=sys.stderr)
+    for _, message in report.failures:
+        print(f"error: {message}", file=sys.stderr)
+    print(
+        f"{len(report.written)} enhanced ({report.seconds_of_audio:.1f} s of audio) into {arguments.output_dir}, "
+        f"{len(report.resampled)} resampled, {len(report.downmixed)} downmixed, {len(report.failures)} failed",
+        file=sys.stderr,
+    )
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
