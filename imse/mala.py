@@ -11,6 +11,7 @@ output: no rearranges and no transposed copies of the big tensors.
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import torch
@@ -24,33 +25,35 @@ def rope_frequencies(head_dim: int) -> torch.Tensor:
     return angle.repeat_interleave(2)
 
 
-class RotaryTables:
-    """sin and cos tables of the 2-D rotary embedding, [head_dim, T * F], cached per shape.
+ROTARY_CACHE_SIZE = 24
+"""Table sets kept: each input length needs one per U-Net level (3), so this holds 8 lengths."""
+
+
+@functools.lru_cache(maxsize=ROTARY_CACHE_SIZE)
+def rotary_tables(
+    head_dim: int, time: int, frequency: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """sin and cos tables of the 2-D rotary embedding, [head_dim, T * F].
 
     The first half of head_dim rotates with the time index, the second half with the
-    frequency index, in pairs of adjacent channels.
+    frequency index, in pairs of adjacent channels. One cache for every block (all 28 of
+    IMSE's share head_dim 8), bounded, so whole-utterance inference over many lengths does
+    not pile up tables. Made outside inference mode, so a table first made while enhancing
+    can still be saved for a backward pass later.
     """
-
-    def __init__(self, head_dim: int) -> None:
-        self.angle = rope_frequencies(head_dim)
-        self._cache: dict[tuple[int, int, torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def __call__(self, time: int, frequency: int, device: torch.device, dtype: torch.dtype):
-        key = (time, frequency, device, dtype)
-        if key not in self._cache:
-            angle = self.angle.to(device)
-            time_phase = torch.arange(time, device=device, dtype=angle.dtype)[:, None] * angle  # [T, d/2]
-            frequency_phase = torch.arange(frequency, device=device, dtype=angle.dtype)[:, None] * angle
-            phase = torch.cat(
-                (
-                    time_phase[:, None, :].expand(time, frequency, -1),
-                    frequency_phase[None, :, :].expand(time, frequency, -1),
-                ),
-                dim=-1,
-            ).reshape(time * frequency, -1)
-            phase = phase.t().contiguous()  # [d, N]
-            self._cache[key] = (torch.sin(phase).to(dtype), torch.cos(phase).to(dtype))
-        return self._cache[key]
+    with torch.inference_mode(False):
+        angle = rope_frequencies(head_dim).to(device)
+        time_phase = torch.arange(time, device=device, dtype=angle.dtype)[:, None] * angle  # [T, d/2]
+        frequency_phase = torch.arange(frequency, device=device, dtype=angle.dtype)[:, None] * angle
+        phase = torch.cat(
+            (
+                time_phase[:, None, :].expand(time, frequency, -1),
+                frequency_phase[None, :, :].expand(time, frequency, -1),
+            ),
+            dim=-1,
+        ).reshape(time * frequency, -1)
+        phase = phase.t().contiguous()  # [d, N]
+        return torch.sin(phase).to(dtype), torch.cos(phase).to(dtype)
 
 
 def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +82,6 @@ class MagnitudeAwareLinearAttention(nn.Module):
         self.lepe = nn.Conv2d(dim, dim, 5, padding=2, groups=dim)
         self.projection = nn.Conv2d(dim, dim, 1)
         self.register_buffer("rope_angle", rope_frequencies(self.head_dim), persistent=False)
-        self.rotary = RotaryTables(self.head_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, channels, time, frequency = x.shape
@@ -95,7 +97,7 @@ class MagnitudeAwareLinearAttention(nn.Module):
         key_mean = key.mean(dim=-1, keepdim=True)
         z = torch.matmul(key_mean.transpose(-1, -2), query) * self.scale
 
-        sin, cos = self.rotary(time, frequency, x.device, x.dtype)
+        sin, cos = rotary_tables(self.head_dim, time, frequency, x.device, x.dtype)
         query = query * cos + rotate_pairs(query) * sin
         key = key * cos + rotate_pairs(key) * sin
 
