@@ -153,6 +153,25 @@ def test_crop_order_depends_only_on_seed_epoch_and_position():
     assert math.isclose(float(padded_noisy[0, :length].pow(2).mean()), 1.0, rel_tol=1e-3)
 
 
+def test_crops_are_stretches_of_the_normalised_utterance_or_it_zero_padded():
+    """What the removed TrainingDataset's tests checked, on the crops training really uses."""
+    pairs = synthetic_utterances(4, "s01", 0)
+    long_batches, short_batches = CropBatches(pairs, 4300, 2, seed=1), CropBatches(pairs, 40_000, 2, seed=1)
+    for position, pair in enumerate(pairs):
+        norm = np.sqrt(pair.noisy.size / np.sum(pair.noisy.astype(np.float64) ** 2))
+        clean, noisy = long_batches.crop(pair, 0, position)
+        assert clean.shape == noisy.shape == (4300,) and clean.dtype == torch.float32
+        scaled = pair.noisy * norm
+        heads = np.lib.stride_tricks.sliding_window_view(scaled[: scaled.size - 4300 + 32], 32)
+        starts = np.flatnonzero(np.all(np.abs(heads - noisy[:32].numpy()) < 1e-4, axis=1))
+        assert len(starts) == 1
+        np.testing.assert_allclose(noisy.numpy(), scaled[starts[0] : starts[0] + 4300], rtol=1e-5)
+        np.testing.assert_allclose(clean.numpy(), pair.clean[starts[0] : starts[0] + 4300] * norm, rtol=1e-5)
+        clean, noisy = short_batches.crop(pair, 0, position)
+        np.testing.assert_allclose(noisy[: pair.noisy.size].numpy(), scaled, rtol=1e-5)
+        assert not torch.any(noisy[pair.noisy.size :]) and not torch.any(clean[pair.noisy.size :])
+
+
 def test_validation_scores_the_suite_and_counts_failures_instead_of_averaging_them():
     from bench.train.validation import NetworkOnDevice, validate
     from imse.enhance import enhance

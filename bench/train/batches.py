@@ -2,9 +2,8 @@
 
 The pairs may be any sequence (a list, or one that reads from disk on indexing). Each
 utterance is RMS-normalised as a whole with the noisy signal's factor (upstream's
-recipe), then cut by `bench.data.training.crop_or_pad` (the dataset's own rule): a
-`segment_size` crop at a random start, or zero padding for a shorter utterance. The
-epoch's order is a permutation drawn from (seed, epoch), and each crop's start from
+recipe), then cut by `crop_or_pad`: a `segment_size` crop at a random start, or zero
+padding for a shorter utterance. The epoch's order is a permutation drawn from (seed, epoch), and each crop's start from
 (seed, epoch, position), so a resumed run can jump straight to any batch and N processes
 can each take their share of the same global batch.
 """
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.data.training import crop_or_pad
 from bench.train.data import DataError, Pair
 from imse.dsp import rms_normalisation_factor
 
@@ -29,6 +27,18 @@ class NormalisedPair:
     id: str
     clean: np.ndarray
     noisy: np.ndarray
+
+
+def crop_or_pad(
+    clean: torch.Tensor, noisy: torch.Tensor, segment_size: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random `segment_size` stretch of the pair, or the pair zero-padded to it."""
+    length = clean.shape[-1]
+    if length >= segment_size:
+        start = int(rng.integers(0, length - segment_size + 1))
+        return clean[start : start + segment_size], noisy[start : start + segment_size]
+    padding = (0, segment_size - length)
+    return torch.nn.functional.pad(clean, padding), torch.nn.functional.pad(noisy, padding)
 
 
 def normalise(pair: Pair) -> NormalisedPair:
