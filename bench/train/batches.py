@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.train.data import DataError, Pair
+from bench.data.utterance import DataError
+from bench.train.data import TrainingUtterance
 from imse.dsp import rms_normalisation_factor
 
 
 @dataclass(frozen=True)
-class NormalisedPair:
+class NormalisedUtterance:
     """An utterance's clean and noisy samples, both scaled by the noisy signal's RMS factor."""
 
     id: str
@@ -41,13 +42,13 @@ def crop_or_pad(
     return torch.nn.functional.pad(clean, padding), torch.nn.functional.pad(noisy, padding)
 
 
-def normalise(pair: Pair) -> NormalisedPair:
+def normalise(pair: TrainingUtterance) -> NormalisedUtterance:
     clean = torch.as_tensor(np.asarray(pair.clean, dtype=np.float32))
     noisy = torch.as_tensor(np.asarray(pair.noisy, dtype=np.float32))
     if clean.shape != noisy.shape or clean.ndim != 1:
         raise ValueError(f"utterance {pair.id}: clean {tuple(clean.shape)} and noisy {tuple(noisy.shape)} differ")
     factor = rms_normalisation_factor(noisy)
-    return NormalisedPair(pair.id, (clean * factor).numpy(), (noisy * factor).numpy())
+    return NormalisedUtterance(pair.id, (clean * factor).numpy(), (noisy * factor).numpy())
 
 
 class CropBatches:
@@ -55,7 +56,7 @@ class CropBatches:
 
     def __init__(
         self,
-        pairs: Sequence[Pair],
+        pairs: Sequence[TrainingUtterance],
         segment_size: int,
         batch_size: int,
         seed: int,
@@ -82,7 +83,7 @@ class CropBatches:
         """The epoch's permutation of utterance indices."""
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))
 
-    def crop(self, pair: Pair, epoch: int, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def crop(self, pair: TrainingUtterance, epoch: int, position: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The crop at `position` of `epoch`: a random start, or zero padding for a short utterance."""
         pair = normalise(pair)
         rng = np.random.default_rng([self.seed, epoch, position])

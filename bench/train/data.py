@@ -16,25 +16,25 @@ from typing import Protocol
 
 import numpy as np
 
+from bench.data.utterance import DataError
 
-class Pair(Protocol):
-    """One utterance: float32 16 kHz mono samples of the same length."""
+__all__ = ["DataError", "TrainingSplits", "TrainingUtterance", "open_splits"]
+
+
+class TrainingUtterance(Protocol):
+    """What training reads of an utterance (`bench.data.Utterance` has it): float32 16 kHz mono, equal lengths."""
 
     id: str
     clean: np.ndarray
     noisy: np.ndarray
 
 
-class DataError(ValueError):
-    """A data source that cannot train: unknown, or without a train split."""
-
-
 @dataclass
 class TrainingSplits:
     """The utterances to train and to validate on, and the protocol that chose the validation set."""
 
-    train: Sequence[Pair]
-    validation: Sequence[Pair]
+    train: Sequence[TrainingUtterance]
+    validation: Sequence[TrainingUtterance]
     protocol: str
     source: str
 
@@ -76,24 +76,17 @@ class SourceUtterances(Sequence):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> Pair:
+    def __getitem__(self, index: int) -> TrainingUtterance:
         return self.source.load(self.split, self.ids[index])
 
 
 def _from_bench_data(data: str | None, protocol: str, partial: bool) -> TrainingSplits:
-    try:
-        from bench import data as data_layer
-    except ImportError as error:
-        raise DataError(f"the data layer (bench.data) is not available: {error}") from error
-    try:
-        source = data_layer.open_source(data, partial=partial)
-        if data_layer.TRAIN not in source.splits() or not source.ids(data_layer.TRAIN):
-            raise DataError(
-                f"data source {source.location} has no train split (or it is empty); it cannot train a model"
-            )
-        chosen = data_layer.split_for_protocol(source, protocol)
-    except data_layer.DataError as error:
-        raise DataError(str(error)) from error
+    from bench import data as data_layer
+
+    source = data_layer.open_source(data, partial=partial)
+    if data_layer.TRAIN not in source.splits() or not source.ids(data_layer.TRAIN):
+        raise DataError(f"data source {source.location} has no train split (or it is empty); it cannot train a model")
+    chosen = data_layer.split_for_protocol(source, protocol)
     return TrainingSplits(
         SourceUtterances(source, data_layer.TRAIN, chosen.train),
         SourceUtterances(source, chosen.validation_split, chosen.validation),
