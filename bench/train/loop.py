@@ -28,7 +28,7 @@ from tqdm import tqdm
 from bench.train import distributed
 from bench.train.batches import CropBatches
 from bench.train.config import ConfigError, TrainConfig, config_differences
-from bench.train.data import TrainingSplits, open_splits
+from bench.train.data import TrainingSplits, check_splits, open_splits
 from bench.train.determinism import random_states, restore_random_states, seed_everything, use_deterministic_kernels
 from bench.train.discriminator import MetricDiscriminator
 from bench.train.logs import TIMING_LOG, TRAIN_LOG, VALIDATION_LOG, CsvLog, TensorBoard
@@ -186,7 +186,10 @@ class Trainer:
         distributed.barrier(self.group)  # every process has looked before rank 0 writes config.json
         self.model_config = model_config_for(config)
 
-        self.splits = splits if splits is not None else open_splits(config.data, config.protocol, config.partial_data)
+        if splits is None:
+            self.splits = open_splits(config.data, config.protocol, config.partial_data)
+        else:
+            self.splits = check_splits(splits)
 
         seed_everything(config.seed)
         self.generator = SpeechEnhancementNet(self.model_config)
