@@ -12,7 +12,14 @@ import torch
 from bench.train.batches import CropBatches
 from bench.train.config import ConfigError, TrainConfig, config_differences, profile_config
 from bench.train.discriminator import MetricDiscriminator
-from bench.train.losses import anti_wrapping, discriminator_loss, first_difference, generator_loss, phase_losses
+from bench.train.losses import (
+    Spectrum,
+    anti_wrapping,
+    discriminator_loss,
+    first_difference,
+    generator_loss,
+    phase_losses,
+)
 from bench.train.pesq_targets import PesqTargets
 from tests.dummies.audio import noisy_version, speech_like
 from tests.dummies.training import synthetic_utterances
@@ -57,12 +64,8 @@ def test_generator_loss_weights_the_terms_as_upstream():
     loss = generator_loss(
         profile_config("paper", "imse").losses,
         score,
-        clean_magnitude,
-        magnitude,
-        clean_phase,
-        phase,
-        clean_complex,
-        complex_spectrum,
+        Spectrum(clean_magnitude, clean_phase, clean_complex),
+        Spectrum(magnitude, phase, complex_spectrum),
     )
     mse = torch.nn.functional.mse_loss
     phases = phase_losses(clean_phase, phase)

@@ -32,8 +32,8 @@ from bench.train.data import TrainingSplits, check_splits, open_splits
 from bench.train.determinism import random_states, restore_random_states, seed_everything, use_deterministic_kernels
 from bench.train.discriminator import MetricDiscriminator
 from bench.train.logs import TIMING_LOG, TRAIN_LOG, VALIDATION_LOG, CsvLog, TensorBoard
-from bench.train.losses import discriminator_loss, generator_loss
-from bench.train.pesq_targets import PesqTargets
+from bench.train.losses import GeneratorLoss, Spectrum, discriminator_loss, generator_loss
+from bench.train.pesq_targets import BatchTargets, PendingTargets, PesqTargets
 from bench.train.validation import ValidationResult, validate
 from imse.atomic import atomic_write_text
 from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -143,8 +143,10 @@ class TrainResult:
             done = f"nothing to train: the run was already at step {self.steps}"
         else:
             state = "stopped early" if self.stopped_early else "done"
-            done = (f"{state}: steps {self.start_step} -> {self.steps}, generator loss "
-                    f"{self.first_loss:.4f} -> {self.last_loss:.4f}")
+            done = (
+                f"{state}: steps {self.start_step} -> {self.steps}, generator loss "
+                f"{self.first_loss:.4f} -> {self.last_loss:.4f}"
+            )
         return (
             f"{done}; best validation PESQ ({self.protocol} protocol) {best}; "
             f"PESQ-target failures {self.pesq_target_failures or 0} "
@@ -356,43 +358,59 @@ class Trainer:
         started = time.perf_counter()
         clean, noisy = clean.to(device), noisy.to(device)
         clean_magnitude, clean_phase = magnitude_phase_stft(clean, stft)
-        clean_complex = complex_from_polar(clean_magnitude, clean_phase)
-        noisy_magnitude, noisy_phase = magnitude_phase_stft(noisy, stft)
-        magnitude, phase, complex_spectrum = self.training_generator(noisy_magnitude, noisy_phase)
+        target = Spectrum(clean_magnitude, clean_phase, complex_from_polar(clean_magnitude, clean_phase))
+        enhanced = Spectrum(*self.training_generator(*magnitude_phase_stft(noisy, stft)))
         with torch.no_grad():
-            enhanced_audio = magnitude_phase_istft(magnitude, phase, stft)
+            enhanced_audio = magnitude_phase_istft(enhanced.magnitude, enhanced.phase, stft)
         pending = self.pesq_targets.submit(clean.cpu().numpy(), enhanced_audio.cpu().numpy())
         forward_done = time.perf_counter()
+        discriminator_losses, targets, pesq_wait = self._discriminator_step(
+            target.magnitude, enhanced.magnitude, pending
+        )
+        discriminator_done = time.perf_counter()
+        losses, loss_done = self._generator_step(target, enhanced)
+        finished = time.perf_counter()
+        row = self._log_row(losses, discriminator_losses, targets)
+        seconds = finished - started
+        timings = {
+            "seconds": seconds,
+            "forward": forward_done - started,
+            "pesq_wait": pesq_wait,
+            "discriminator": discriminator_done - forward_done - pesq_wait,
+            "generator_loss": loss_done - discriminator_done,
+            "backward": finished - loss_done,
+            "samples_per_second": clean.numel() * self.group.world_size / seconds,
+        }
+        return row, timings
 
+    def _discriminator_step(
+        self, clean_magnitude: torch.Tensor, magnitude: torch.Tensor, pending: PendingTargets
+    ) -> tuple[dict[str, torch.Tensor], BatchTargets, float]:
+        """Score (clean, clean) and (clean, enhanced), wait for the PESQ targets, update D; (losses, targets, wait)."""
         self.discriminator_optimiser.zero_grad()
         clean_score = self.training_discriminator(clean_magnitude, clean_magnitude)
         enhanced_score = self.training_discriminator(clean_magnitude, magnitude.detach())
         waiting = time.perf_counter()
         targets = pending.result()
-        pesq_done = time.perf_counter()
+        pesq_wait = time.perf_counter() - waiting
         target_tensor = None if targets.targets is None else torch.from_numpy(targets.targets)
-        discriminator_losses = discriminator_loss(clean_score, enhanced_score, target_tensor)
-        discriminator_losses["total"].backward()
+        losses = discriminator_loss(clean_score, enhanced_score, target_tensor)
+        losses["total"].backward()
         self.discriminator_optimiser.step()
-        discriminator_done = time.perf_counter()
+        return losses, targets, pesq_wait
 
+    def _generator_step(self, target: Spectrum, enhanced: Spectrum) -> tuple[GeneratorLoss, float]:
+        """Update the generator against the updated discriminator; (losses, when the loss was computed)."""
         self.generator_optimiser.zero_grad()
-        metric_score = self.discriminator(clean_magnitude, magnitude)
-        losses = generator_loss(
-            self.config.losses,
-            metric_score,
-            clean_magnitude,
-            magnitude,
-            clean_phase,
-            phase,
-            clean_complex,
-            complex_spectrum,
-        )
+        metric_score = self.discriminator(target.magnitude, enhanced.magnitude)
+        losses = generator_loss(self.config.losses, metric_score, target, enhanced)
         loss_done = time.perf_counter()
         losses.total.backward()
         self.generator_optimiser.step()
-        finished = time.perf_counter()
+        return losses, loss_done
 
+    def _log_row(self, losses: GeneratorLoss, discriminator_losses: dict, targets: BatchTargets) -> dict:
+        """The step's losses and PESQ-target counts, averaged over the processes."""
         finite_scores = [score for score in targets.scores if math.isfinite(score)]
         values = torch.tensor(
             [
@@ -415,17 +433,7 @@ class Trainer:
         row["batch_pesq"] = pesq_sum / pesq_count if pesq_count else float("nan")
         row["pesq_failures"] = round(failures * world)
         row["enhanced_term_dropped"] = round(dropped * world)
-        seconds = finished - started
-        timings = {
-            "seconds": seconds,
-            "forward": forward_done - started,
-            "pesq_wait": pesq_done - waiting,
-            "discriminator": discriminator_done - forward_done - (pesq_done - waiting),
-            "generator_loss": loss_done - discriminator_done,
-            "backward": finished - loss_done,
-            "samples_per_second": clean.numel() * world / seconds,
-        }
-        return row, timings
+        return row
 
     # -- validation -------------------------------------------------------------------------
 
