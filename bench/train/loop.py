@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from bench.train import distributed
 from bench.train.batches import CropBatches
-from bench.train.config import ConfigError, TrainConfig, config_differences
+from bench.train.config import ConfigError, OptimiserConfig, TrainConfig, config_differences
 from bench.train.data import TrainingSplits, check_splits, open_splits
 from bench.train.determinism import random_states, restore_random_states, seed_everything, use_deterministic_kernels
 from bench.train.discriminator import MetricDiscriminator
@@ -175,6 +175,16 @@ def _load_initial_weights(generator: SpeechEnhancementNet, config: TrainConfig, 
     generator.load_state_dict(loaded.model.state_dict())
 
 
+def _adamw(module: torch.nn.Module, optimiser: OptimiserConfig) -> torch.optim.AdamW:
+    """Upstream's AdamW for `module`'s parameters."""
+    return torch.optim.AdamW(
+        module.parameters(),
+        optimiser.learning_rate,
+        betas=optimiser.betas,
+        weight_decay=optimiser.weight_decay,
+    )
+
+
 class Trainer:
     """Builds everything from a config, trains, validates, checkpoints; `run()` does the work."""
 
@@ -187,35 +197,11 @@ class Trainer:
         checkpoint = self._check_run_dir()
         distributed.barrier(self.group)  # every process has looked before rank 0 writes config.json
         self.model_config = model_config_for(config)
-
         if splits is None:
             self.splits = open_splits(config.data, config.protocol, config.partial_data)
         else:
             self.splits = check_splits(splits)
-
-        seed_everything(config.seed)
-        self.generator = SpeechEnhancementNet(self.model_config)
-        self.discriminator = MetricDiscriminator(dropout=config.discriminator_dropout)
-        if config.init and checkpoint is None:
-            _load_initial_weights(self.generator, config, self.model_config)
-        self.generator.to(self.group.device).train()
-        self.discriminator.to(self.group.device).train()
-        optimiser = config.optimiser
-
-        def adamw(module: torch.nn.Module) -> torch.optim.AdamW:
-            return torch.optim.AdamW(
-                module.parameters(),
-                optimiser.learning_rate,
-                betas=optimiser.betas,
-                weight_decay=optimiser.weight_decay,
-            )
-
-        self.generator_optimiser = adamw(self.generator)
-        self.discriminator_optimiser = adamw(self.discriminator)
-        decay = optimiser.learning_rate_decay
-        self.generator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.generator_optimiser, decay)
-        self.discriminator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.discriminator_optimiser, decay)
-
+        self._build_networks(start_from_init=bool(config.init) and checkpoint is None)
         self.batches = CropBatches(
             self.splits.train,
             config.segment_size,
@@ -236,21 +222,42 @@ class Trainer:
             self._restore(checkpoint)
         self.training_generator = distributed.wrap(self.generator, self.group, find_unused_parameters=True)
         self.training_discriminator = distributed.wrap(self.discriminator, self.group)
+        self._open_logs(resumed=checkpoint is not None)
 
+    def _build_networks(self, start_from_init: bool) -> None:
+        """Both networks from the seed (the generator from --init if `start_from_init`), their AdamW and decay."""
+        seed_everything(self.config.seed)
+        self.generator = SpeechEnhancementNet(self.model_config)
+        self.discriminator = MetricDiscriminator(dropout=self.config.discriminator_dropout)
+        if start_from_init:
+            _load_initial_weights(self.generator, self.config, self.model_config)
+        self.generator.to(self.group.device).train()
+        self.discriminator.to(self.group.device).train()
+        optimiser = self.config.optimiser
+        self.generator_optimiser = _adamw(self.generator, optimiser)
+        self.discriminator_optimiser = _adamw(self.discriminator, optimiser)
+        decay = optimiser.learning_rate_decay
+        self.generator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.generator_optimiser, decay)
+        self.discriminator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.discriminator_optimiser, decay)
+
+    def _open_logs(self, resumed: bool) -> None:
+        """The CSV logs and TensorBoard (rank 0): a fresh run starts them, a resumed one cuts them at its step."""
         self.train_log = CsvLog(self.run_dir / TRAIN_LOG, TRAIN_COLUMNS)
         self.validation_log = CsvLog(self.run_dir / VALIDATION_LOG, VALIDATION_COLUMNS)
         self.timing_log = CsvLog(self.run_dir / TIMING_LOG, TIMING_COLUMNS)
         self.tensorboard: TensorBoard | None = None
-        if self.group.is_main:
-            if checkpoint is None:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                config.save(self.run_dir)
-                for log in (self.train_log, self.validation_log, self.timing_log):
-                    log.path.unlink(missing_ok=True)
-            else:
-                for log in (self.train_log, self.validation_log, self.timing_log):
-                    log.truncate_after(self.position.step)
-            self.tensorboard = TensorBoard(self.run_dir / "tensorboard")
+        if not self.group.is_main:
+            return
+        logs = (self.train_log, self.validation_log, self.timing_log)
+        if resumed:
+            for log in logs:
+                log.truncate_after(self.position.step)
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.run_dir)
+            for log in logs:
+                log.path.unlink(missing_ok=True)
+        self.tensorboard = TensorBoard(self.run_dir / "tensorboard")
 
     # -- run directory, checkpoints ---------------------------------------------------------
 
