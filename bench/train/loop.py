@@ -117,6 +117,24 @@ class Position:
 
 
 @dataclass
+class Invocation:
+    """What one call of `Trainer.run` has done so far."""
+
+    start_step: int
+    validations: list[dict | None] = field(default_factory=list)
+    """Validation records; None on the processes other than rank 0."""
+    first_loss: float | None = None
+    last_loss: float | None = None
+    stopped_early: bool = False
+
+    def record(self, generator_loss: float) -> None:
+        """Note a step's generator loss."""
+        if self.first_loss is None:
+            self.first_loss = generator_loss
+        self.last_loss = generator_loss
+
+
+@dataclass
 class TrainResult:
     """What a run did; the same facts are in RUN_DIR/summary.json."""
 
@@ -482,13 +500,23 @@ class Trainer:
         return steps if self.config.max_steps is None else min(steps, self.config.max_steps)
 
     def run(self) -> TrainResult:
+        """Train to the last step (or `stop_after_steps`), validating and checkpointing; then leave the job."""
+        try:
+            done = Invocation(start_step=self.position.step)
+            if self.position.step == 0 and self.validation_pairs:
+                done.validations.append(self._validate())  # the untrained (or --init) model
+            self._train(done)
+            result = self._result(done)
+        finally:
+            distributed.shutdown(self.group)
+        if self.group.is_main:
+            self._write_summary(result)
+        return result
+
+    def _train(self, done: Invocation) -> None:
+        """The steps, with validation and checkpoints at their intervals; the workers and logs closed after."""
         config, position = self.config, self.position
         total = self.total_steps()
-        validations: list[dict] = []
-        start_step = position.step
-        first_loss = last_loss = None
-        if position.step == 0 and self.validation_pairs:
-            validations.append(self._validate())  # the untrained (or --init) model
         bar = tqdm(
             total=total,
             initial=position.step,
@@ -497,39 +525,13 @@ class Trainer:
             disable=not (self.options.progress and self.group.is_main),
             dynamic_ncols=True,
         )
-        stopped_early = False
         try:
             while position.step < total:
-                order = self.batches.order(position.epoch)
-                clean, noisy = self.batches.batch(position.epoch, position.batch_in_epoch, order)
-                row, timings = self.train_step(clean, noisy)
-                learning_rate = self.generator_optimiser.param_groups[0]["lr"]
-                epoch_of_step = position.epoch
-                position.step += 1
-                position.batch_in_epoch += 1
-                if position.batch_in_epoch == self.batches.batches_per_epoch:
-                    self.generator_scheduler.step()
-                    self.discriminator_scheduler.step()
-                    position.epoch += 1
-                    position.batch_in_epoch = 0
-                first_loss = row["generator_total"] if first_loss is None else first_loss
-                last_loss = row["generator_total"]
-                if self.group.is_main:
-                    if position.step % config.log_interval == 0 or position.step == total:
-                        self.train_log.write(
-                            {"step": position.step, "epoch": epoch_of_step, "learning_rate": learning_rate, **row}
-                        )
-                        self.tensorboard.scalars("train", row, position.step)
-                    self.timing_log.write({"step": position.step, **timings})
-                    if row["enhanced_term_dropped"]:
-                        tqdm.write(
-                            f"step {position.step}: PESQ target failed ({row['pesq_failures']} crop(s)); "
-                            f"the discriminator's enhanced term was dropped for this batch "
-                            f"({self.pesq_targets.dropped_batches} batch(es) so far)"
-                        )
+                row, timings = self._take_step(total)
+                done.record(row["generator_total"])
                 bar.update(1)
                 if position.step % config.validation_interval == 0 or position.step == total:
-                    validations.append(self._validate())
+                    done.validations.append(self._validate())
                 bar.set_postfix(
                     G=f"{row['generator_total']:.3f}",
                     D=f"{row['discriminator_total']:.3f}",
@@ -540,14 +542,50 @@ class Trainer:
                 if position.step % config.checkpoint_interval == 0 or position.step == total or stop_here:
                     self._save_checkpoint()
                 if stop_here and position.step < total:
-                    stopped_early = True
+                    done.stopped_early = True
                     break
         finally:
             bar.close()
             self.pesq_targets.close()
             if self.tensorboard is not None:
                 self.tensorboard.close()
-        # PESQ-target counts of all processes (each drops its own share of the batch's term)
+
+    def _take_step(self, total: int) -> tuple[dict, dict]:
+        """Train on the next batch, move the position on (decaying the learning rates after an epoch), log it."""
+        position = self.position
+        order = self.batches.order(position.epoch)
+        clean, noisy = self.batches.batch(position.epoch, position.batch_in_epoch, order)
+        row, timings = self.train_step(clean, noisy)
+        learning_rate = self.generator_optimiser.param_groups[0]["lr"]
+        epoch_of_step = position.epoch
+        position.step += 1
+        position.batch_in_epoch += 1
+        if position.batch_in_epoch == self.batches.batches_per_epoch:
+            self.generator_scheduler.step()
+            self.discriminator_scheduler.step()
+            position.epoch += 1
+            position.batch_in_epoch = 0
+        if self.group.is_main:
+            self._log_step(row, timings, learning_rate, epoch_of_step, total)
+        return row, timings
+
+    def _log_step(self, row: dict, timings: dict, learning_rate: float, epoch: int, total: int) -> None:
+        """Rank 0: the train log (every log_interval steps and the last), the timing log, a dropped-term note."""
+        step = self.position.step
+        if step % self.config.log_interval == 0 or step == total:
+            self.train_log.write({"step": step, "epoch": epoch, "learning_rate": learning_rate, **row})
+            self.tensorboard.scalars("train", row, step)
+        self.timing_log.write({"step": step, **timings})
+        if row["enhanced_term_dropped"]:
+            tqdm.write(
+                f"step {step}: PESQ target failed ({row['pesq_failures']} crop(s)); "
+                f"the discriminator's enhanced term was dropped for this batch "
+                f"({self.pesq_targets.dropped_batches} batch(es) so far)"
+            )
+
+    def _result(self, done: Invocation) -> TrainResult:
+        """What this invocation did, with the PESQ-target counts of all processes (a collective)."""
+        # each process drops its own share of the batch's term
         failures: Counter = Counter()
         batches = dropped = 0
         for state in distributed.gather(self._process_state(), self.group):
@@ -555,24 +593,22 @@ class Trainer:
             batches += state["pesq_target_batches"][0]
             dropped += state["pesq_target_batches"][1]
         self.pesq_target_batches = batches
-        result = TrainResult(
+        position = self.position
+        return TrainResult(
             run_dir=self.run_dir,
-            start_step=start_step,
+            start_step=done.start_step,
             steps=position.step,
             epoch=position.epoch,
-            stopped_early=stopped_early,
+            stopped_early=done.stopped_early,
             best_pesq=position.best_pesq,
             best_step=position.best_step,
-            protocol=config.protocol,
-            validations=[record for record in validations if record is not None],
+            protocol=self.config.protocol,
+            validations=[record for record in done.validations if record is not None],
             pesq_target_failures=dict(failures),
             dropped_enhanced_terms=dropped,
-            first_loss=first_loss,
-            last_loss=last_loss,
+            first_loss=done.first_loss,
+            last_loss=done.last_loss,
         )
-        if self.group.is_main:
-            self._write_summary(result)
-        return result
 
     def _write_summary(self, result: TrainResult) -> None:
         summary = {
