@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.data.p56 import active_speech_level  # noqa: E402
 from imse.audio import resample  # noqa: E402
+from imse.frontend import SAMPLE_RATE  # noqa: E402
 
-SAMPLE_RATE = 16_000
 SEED = 20_250_613
 SPEECH_LEVEL_DB = -26.0
 NOISE_LEVEL_DB = -30.0
