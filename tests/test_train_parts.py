@@ -157,7 +157,7 @@ def test_crop_order_depends_only_on_seed_epoch_and_position():
 
 
 def test_crops_are_stretches_of_the_normalised_utterance_or_it_zero_padded():
-    """What the removed TrainingDataset's tests checked, on the crops training really uses."""
+    """Each crop is a stretch of the utterance RMS-normalised by its noisy factor, or all of it zero-padded."""
     pairs = synthetic_utterances(4, "s01", 0)
     long_batches, short_batches = CropBatches(pairs, 4300, 2, seed=1), CropBatches(pairs, 40_000, 2, seed=1)
     for position, pair in enumerate(pairs):
