@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.data.p56 import active_speech_level  # noqa: E402
 from imse.audio import resample  # noqa: E402
+from imse.frontend import SAMPLE_RATE  # noqa: E402
 
-SAMPLE_RATE = 16_000
 SEED = 20_250_613
 SPEECH_LEVEL_DB = -26.0
 NOISE_LEVEL_DB = -30.0
@@ -241,50 +241,59 @@ def licence_of(description: str) -> str:
     raise SystemExit(f"no licence recognised in OpenSFX entry {description!r}")
 
 
-def build(downloads: Path, output: Path) -> dict:
-    rng = np.random.default_rng(SEED)
-    utterances, speakers, noises = [], {}, []
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        for speaker, (package, voice, split, count, licence, credit) in ASTERISK_VOICES.items():
-            unpacked = unpack(downloads, package, scratch)
-            speakers[speaker] = {
-                "split": split,
-                "origin": f"Debian {package} {ASTERISK_VERSION}, {voice}",
-                "licence": licence,
-                "credit": credit,
-            }
-            for number, (origin, samples) in enumerate(asterisk_speech(unpacked, voice, count, rng), start=1):
-                utterances.append((speaker, split, number, f"{voice}/{origin}", samples))
-        sdists = sorted(downloads.glob(f"{POCKETSPHINX}.tar.gz"))
-        if not sdists:
-            raise SystemExit(f"{downloads}: no {POCKETSPHINX}.tar.gz; run with --fetch")
-        speakers[LIBRIVOX_SPEAKER] = {
-            "split": "test",
-            "origin": f"PyPI {POCKETSPHINX} sdist",
-            "licence": "public domain",
-            "credit": LIBRIVOX_CREDIT,
+def gather_speech(downloads: Path, scratch: Path, rng: np.random.Generator) -> tuple[list[tuple], dict]:
+    """(speaker, split, number, origin, samples) of every utterance, and each speaker's split, origin and credit."""
+    utterances, speakers = [], {}
+    for speaker, (package, voice, split, count, licence, credit) in ASTERISK_VOICES.items():
+        unpacked = unpack(downloads, package, scratch)
+        speakers[speaker] = {
+            "split": split,
+            "origin": f"Debian {package} {ASTERISK_VERSION}, {voice}",
+            "licence": licence,
+            "credit": credit,
         }
-        for number, (origin, samples) in enumerate(librivox_speech(sdists[0]), start=1):
-            utterances.append((LIBRIVOX_SPEAKER, "test", number, f"{POCKETSPHINX}/{origin}", samples))
-        catalogue = opensfx_catalogue(unpack(downloads, OPENSFX, scratch))
-        for name, (index, split) in NOISES.items():
-            description, wav = catalogue[index]
-            samples = noise_clip(wav)
-            level = 10.0 * np.log10(np.mean(samples**2))
-            digest = write_flac(output / "noise" / f"{name}.flac", to_level(samples, NOISE_LEVEL_DB, level))
-            noises.append(
-                {
-                    "name": name,
-                    "split": split,
-                    "file": f"noise/{name}.flac",
-                    "sha256": digest,
-                    "seconds": round(samples.size / SAMPLE_RATE, 3),
-                    "origin": f"Debian {OPENSFX} {OPENSFX_VERSION}, opensfx.cat entry {index}",
-                    "licence": licence_of(description),
-                    "credit": description,
-                }
-            )
+        for number, (origin, samples) in enumerate(asterisk_speech(unpacked, voice, count, rng), start=1):
+            utterances.append((speaker, split, number, f"{voice}/{origin}", samples))
+    sdists = sorted(downloads.glob(f"{POCKETSPHINX}.tar.gz"))
+    if not sdists:
+        raise SystemExit(f"{downloads}: no {POCKETSPHINX}.tar.gz; run with --fetch")
+    speakers[LIBRIVOX_SPEAKER] = {
+        "split": "test",
+        "origin": f"PyPI {POCKETSPHINX} sdist",
+        "licence": "public domain",
+        "credit": LIBRIVOX_CREDIT,
+    }
+    for number, (origin, samples) in enumerate(librivox_speech(sdists[0]), start=1):
+        utterances.append((LIBRIVOX_SPEAKER, "test", number, f"{POCKETSPHINX}/{origin}", samples))
+    return utterances, speakers
+
+
+def write_noises(downloads: Path, scratch: Path, output: Path) -> list[dict]:
+    """Each NOISES clip from OpenSFX, at NOISE_LEVEL_DB, as output/noise/NAME.flac; their corpus.json entries."""
+    catalogue = opensfx_catalogue(unpack(downloads, OPENSFX, scratch))
+    noises = []
+    for name, (index, split) in NOISES.items():
+        description, wav = catalogue[index]
+        samples = noise_clip(wav)
+        level = 10.0 * np.log10(np.mean(samples**2))
+        digest = write_flac(output / "noise" / f"{name}.flac", to_level(samples, NOISE_LEVEL_DB, level))
+        noises.append(
+            {
+                "name": name,
+                "split": split,
+                "file": f"noise/{name}.flac",
+                "sha256": digest,
+                "seconds": round(samples.size / SAMPLE_RATE, 3),
+                "origin": f"Debian {OPENSFX} {OPENSFX_VERSION}, opensfx.cat entry {index}",
+                "licence": licence_of(description),
+                "credit": description,
+            }
+        )
+    return noises
+
+
+def write_speech(utterances: list[tuple], output: Path) -> list[dict]:
+    """Each utterance at SPEECH_LEVEL_DB active level as output/speech/ID.flac; their corpus.json entries."""
     entries = []
     for speaker, split, number, origin, samples in utterances:
         utterance_id = f"{speaker}_{number:03d}"
@@ -301,6 +310,16 @@ def build(downloads: Path, output: Path) -> dict:
                 "origin": origin,
             }
         )
+    return entries
+
+
+def build(downloads: Path, output: Path) -> dict:
+    """Write the speech and noise clips into `output`; the corpus description (corpus.json)."""
+    rng = np.random.default_rng(SEED)
+    with tempfile.TemporaryDirectory() as scratch:
+        utterances, speakers = gather_speech(downloads, Path(scratch), rng)
+        noises = write_noises(downloads, Path(scratch), output)
+    entries = write_speech(utterances, output)
     return {
         "name": "vb-mini",
         "version": 1,

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from bench.data.cache import file_digest
 from bench.data.mixing import babble, long_term_spectrum, mix_at_snr, noise_segment, speech_shaped_noise
 from bench.data.p56 import active_speech_level, measured_snr, rms_level
 from bench.data.vbmini import DEFAULT_ROOT, mix_corpus, read_corpus
 from imse.audio import read_audio
+from imse.checkpoint import sha256_of
 
 RATE = 16_000
 
@@ -124,7 +124,7 @@ def mixture_digests(tmp_path, seed, name):
     target = tmp_path / name
     mix_corpus(root, corpus, target)
     return {
-        path.relative_to(target).as_posix(): file_digest(path) for path in sorted(target.rglob("*")) if path.is_file()
+        path.relative_to(target).as_posix(): sha256_of(path) for path in sorted(target.rglob("*")) if path.is_file()
     }
 
 

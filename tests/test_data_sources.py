@@ -15,8 +15,8 @@ import soxr
 import bench.data.datashare as datashare
 from bench.data import DataError, open_source
 from bench.data.cache import MANIFEST
-from bench.data.utterance import SAMPLE_RATE
 from imse.audio import AudioError
+from imse.frontend import SAMPLE_RATE
 from tests.dummies.layouts import (
     make_datashare_layout,
     make_parquet_layout,

@@ -9,9 +9,9 @@ import pytest
 
 from bench.data import DataError, open_source, split_for_protocol
 from bench.data.__main__ import main
-from bench.data.cache import file_digest
 from bench.data.p56 import measured_snr
 from bench.data.vbmini import DEFAULT_ROOT, VBMiniSource, read_corpus
+from imse.checkpoint import sha256_of
 from tests.dummies.layouts import MemorySource, make_upstream_layout, synthetic_pairs
 
 MEGABYTE = 1_000_000
@@ -28,7 +28,7 @@ def test_committed_corpus_is_small_complete_and_credited():
     total = sum(path.stat().st_size for path in DEFAULT_ROOT.rglob("*") if path.is_file())
     assert total < 15 * MEGABYTE
     for entry in corpus["utterances"] + corpus["noises"]:
-        assert file_digest(DEFAULT_ROOT / entry["file"]) == entry["sha256"], entry["file"]
+        assert sha256_of(DEFAULT_ROOT / entry["file"]) == entry["sha256"], entry["file"]
     attribution = (DEFAULT_ROOT / "ATTRIBUTION").read_text(encoding="utf-8")
     for package in ("asterisk-core-sounds-en-g722", "openttd-opensfx", "pocketsphinx", "LibriVox"):
         assert package in attribution

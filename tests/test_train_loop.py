@@ -16,16 +16,32 @@ import numpy as np
 import pytest
 import torch
 
+from bench.data import DataError
 from bench.train.config import ConfigError, TrainConfig, profile_config
-from bench.train.data import DataError, TrainingSplits
+from bench.train.data import TrainingSplits
 from bench.train.logs import TRAIN_LOG, VALIDATION_LOG
 from bench.train.loop import BEST, CHECKPOINT, RunOptions, train
 from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from imse.unet import ModelConfig, SpeechEnhancementNet
 from tests.dummies.models import TINY_OVERRIDES as TINY
-from tests.dummies.training import FACTORY, SyntheticUtterance, synthetic_splits
+from tests.dummies.training import SyntheticUtterance, empty_train_splits, synthetic_splits
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+SYNTHETIC = "synthetic"
+"""The config's data label for runs on `synthetic_splits`, which the tests hand to the trainer."""
+LAUNCHER = """\
+import sys
+
+import bench.train.loop
+from tests.dummies.training import synthetic_splits
+
+bench.train.loop.open_splits = lambda data, protocol, partial=False: synthetic_splits(protocol)
+
+from bench.train.__main__ import main
+
+sys.exit(main())
+"""
+"""`python -m bench.train` training on `synthetic_splits`, for the runs in other processes (killed, torchrun)."""
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -43,7 +59,19 @@ def tiny_config(**overrides) -> TrainConfig:
         model_overrides=TINY,
     )
     values.update(overrides)
-    return profile_config("smoke", "imse", values.pop("data", FACTORY), **values)
+    return profile_config("smoke", "imse", values.pop("data", SYNTHETIC), **values)
+
+
+def train_synthetic(config: TrainConfig, options: RunOptions):
+    """Train `config` on the synthetic utterances of its protocol."""
+    return train(config, options, splits=synthetic_splits(config.protocol))
+
+
+def launcher(directory: Path) -> Path:
+    """LAUNCHER written to a script in `directory`."""
+    path = directory / "train_synthetic.py"
+    path.write_text(LAUNCHER, encoding="utf-8")
+    return path
 
 
 def run_options(run_dir: Path, **options) -> RunOptions:
@@ -79,7 +107,7 @@ def straight_run(tmp_path_factory) -> Path:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     run_dir = tmp_path_factory.mktemp("train") / "straight"
-    result = train(tiny_config(), run_options(run_dir))
+    result = train_synthetic(tiny_config(), run_options(run_dir))
     torch.set_num_threads(previous)
     assert result.steps == 6 and result.epoch == 1 and not result.stopped_early
     return run_dir
@@ -87,9 +115,9 @@ def straight_run(tmp_path_factory) -> Path:
 
 def test_stop_and_resume_ends_bit_for_bit_where_the_uninterrupted_run_ends(straight_run, tmp_path):
     run_dir = tmp_path / "resumed"
-    stopped = train(tiny_config(), run_options(run_dir, stop_after_steps=2))
+    stopped = train_synthetic(tiny_config(), run_options(run_dir, stop_after_steps=2))
     assert stopped.stopped_early and stopped.steps == 2
-    resumed = train(tiny_config(), run_options(run_dir, resume=True))
+    resumed = train_synthetic(tiny_config(), run_options(run_dir, resume=True))
     assert resumed.steps == 6 and not resumed.stopped_early
     assert resumed.start_step == 2 and resumed.report().startswith("done: steps 2 -> 6, generator loss ")
     expected, got = load_checkpoint(straight_run / CHECKPOINT), load_checkpoint(run_dir / CHECKPOINT)
@@ -103,7 +131,7 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_train(straight_run, tm
     run_dir = tmp_path / "finished"
     shutil.copytree(straight_run, run_dir)
     before = load_checkpoint(run_dir / CHECKPOINT)
-    again = train(tiny_config(), run_options(run_dir, resume=True))
+    again = train_synthetic(tiny_config(), run_options(run_dir, resume=True))
     assert (again.start_step, again.steps, again.first_loss) == (6, 6, None)
     assert again.report().startswith("nothing to train: the run was already at step 6; best validation PESQ")
     assert_same_state(before, load_checkpoint(run_dir / CHECKPOINT))
@@ -114,7 +142,7 @@ def test_killed_process_resumes_to_the_same_weights(straight_run, tmp_path):
     run_dir = tmp_path / "killed"
     config_path = tmp_path / "config.json"
     tiny_config(checkpoint_interval=2).save(tmp_path)
-    command = [sys.executable, "-m", "bench.train", "--config", str(config_path), "--out", str(run_dir)]
+    command = [sys.executable, str(launcher(tmp_path)), "--config", str(config_path), "--out", str(run_dir)]
     command += ["--threads", "1", "--no-progress"]
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
     process = subprocess.Popen(command, cwd=REPOSITORY, env=environment, stderr=subprocess.PIPE)
@@ -126,7 +154,7 @@ def test_killed_process_resumes_to_the_same_weights(straight_run, tmp_path):
     assert process.returncode == -signal.SIGKILL, errors.decode()
     killed_at = load_checkpoint(run_dir / CHECKPOINT)["position"]["step"]
     assert 2 <= killed_at < 6
-    resumed = train(tiny_config(checkpoint_interval=2), run_options(run_dir, resume=True))
+    resumed = train_synthetic(tiny_config(checkpoint_interval=2), run_options(run_dir, resume=True))
     assert resumed.steps == 6
     expected, got = load_checkpoint(straight_run / CHECKPOINT), load_checkpoint(run_dir / CHECKPOINT)
     for name in ("generator", "discriminator", "generator_optimiser", "discriminator_optimiser", "position"):
@@ -135,7 +163,9 @@ def test_killed_process_resumes_to_the_same_weights(straight_run, tmp_path):
 
 
 def test_another_seed_gives_other_weights(straight_run, tmp_path):
-    other = train(tiny_config(seed=99, max_steps=1, validation_interval=100), run_options(tmp_path / "seed99"))
+    other = train_synthetic(
+        tiny_config(seed=99, max_steps=1, validation_interval=100), run_options(tmp_path / "seed99")
+    )
     assert other.steps == 1
     first = load_checkpoint(straight_run / CHECKPOINT)["generator"]
     second = load_checkpoint(tmp_path / "seed99" / CHECKPOINT)["generator"]
@@ -178,11 +208,11 @@ def test_two_process_gloo_run_matches_the_single_process_run(tmp_path):
     Dropout is off, as each process draws its own masks.
     """
     config = tiny_config(max_steps=2, validation_interval=100, discriminator_dropout=0.0)
-    single = train(config, run_options(tmp_path / "single"))
+    single = train_synthetic(config, run_options(tmp_path / "single"))
     assert single.steps == 2
     config.save(tmp_path)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    command += ["-m", "bench.train", "--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "ddp")]
+    command += [str(launcher(tmp_path)), "--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "ddp")]
     command += ["--threads", "1", "--no-progress", "--device", "cpu"]
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "OMP_NUM_THREADS": "1"}
     process = subprocess.run(command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=300)
@@ -223,7 +253,7 @@ def test_fine_tuning_starts_from_the_pretrained_bundle(tmp_path, checkpoint_dir,
     config = profile_config(
         "smoke",
         "imse",
-        FACTORY,
+        SYNTHETIC,
         init="imse-vb-3.399",
         max_steps=1,
         segment_size=4300,
@@ -242,9 +272,8 @@ def test_fine_tuning_starts_from_the_pretrained_bundle(tmp_path, checkpoint_dir,
 
 
 def test_data_without_train_split_is_refused(tmp_path):
-    config = tiny_config(data="factory:tests.dummies.training:empty_train_splits")
-    with pytest.raises(DataError, match="no train split"):
-        train(config, run_options(tmp_path / "run"))
+    with pytest.raises(DataError, match="'test-only' has no train split"):
+        train(tiny_config(), run_options(tmp_path / "run"), splits=empty_train_splits())
 
 
 def test_source_in_upstream_layout_with_an_empty_train_list_is_refused(tmp_path):
@@ -261,15 +290,15 @@ def test_resume_with_another_config_is_refused(straight_run, tmp_path):
     run_dir = tmp_path / "copy"
     shutil.copytree(straight_run, run_dir)
     with pytest.raises(ConfigError, match=r"seed: 1234 -> 7"):
-        train(tiny_config(seed=7), run_options(run_dir, resume=True))
+        train_synthetic(tiny_config(seed=7), run_options(run_dir, resume=True))
     with pytest.raises(ConfigError, match="already holds a training run"):
-        train(tiny_config(), run_options(run_dir))
+        train_synthetic(tiny_config(), run_options(run_dir))
     with pytest.raises(ConfigError, match="no config"):
-        train(tiny_config(), run_options(tmp_path / "nothing", resume=True))
+        train_synthetic(tiny_config(), run_options(tmp_path / "nothing", resume=True))
     # killed before its first checkpoint: --resume starts again from step 0
     early = tiny_config(max_steps=1, validation_interval=100, validation_utterances=0)
     early.save(tmp_path / "early")
-    assert train(early, run_options(tmp_path / "early", resume=True)).steps == 1
+    assert train_synthetic(early, run_options(tmp_path / "early", resume=True)).steps == 1
 
 
 def test_checkpoint_of_another_model_is_refused(straight_run, tmp_path):
@@ -279,7 +308,9 @@ def test_checkpoint_of_another_model_is_refused(straight_run, tmp_path):
     checkpoint["model"] = "muse"
     save_checkpoint(run_dir / CHECKPOINT, checkpoint)
     with pytest.raises(CheckpointError, match="holds a 'muse' model, not 'imse'"):
-        train(tiny_config(), run_options(run_dir, resume=True))
+        train_synthetic(tiny_config(), run_options(run_dir, resume=True))
     # --init with weights of another architecture
     with pytest.raises(CheckpointError, match="architecture differs"):
-        train(tiny_config(init=str(straight_run / BEST), model_overrides=None), run_options(tmp_path / "init"))
+        train_synthetic(
+            tiny_config(init=str(straight_run / BEST), model_overrides=None), run_options(tmp_path / "init")
+        )

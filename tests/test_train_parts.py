@@ -12,7 +12,14 @@ import torch
 from bench.train.batches import CropBatches
 from bench.train.config import ConfigError, TrainConfig, config_differences, profile_config
 from bench.train.discriminator import MetricDiscriminator
-from bench.train.losses import anti_wrapping, discriminator_loss, first_difference, generator_loss, phase_losses
+from bench.train.losses import (
+    Spectrum,
+    anti_wrapping,
+    discriminator_loss,
+    first_difference,
+    generator_loss,
+    phase_losses,
+)
 from bench.train.pesq_targets import PesqTargets
 from tests.dummies.audio import noisy_version, speech_like
 from tests.dummies.training import synthetic_utterances
@@ -57,12 +64,8 @@ def test_generator_loss_weights_the_terms_as_upstream():
     loss = generator_loss(
         profile_config("paper", "imse").losses,
         score,
-        clean_magnitude,
-        magnitude,
-        clean_phase,
-        phase,
-        clean_complex,
-        complex_spectrum,
+        Spectrum(clean_magnitude, clean_phase, clean_complex),
+        Spectrum(magnitude, phase, complex_spectrum),
     )
     mse = torch.nn.functional.mse_loss
     phases = phase_losses(clean_phase, phase)
@@ -151,6 +154,25 @@ def test_crop_order_depends_only_on_seed_epoch_and_position():
     _, padded_noisy = short.batch(0, 0)
     length = int(np.count_nonzero(padded_noisy[0].numpy()))
     assert math.isclose(float(padded_noisy[0, :length].pow(2).mean()), 1.0, rel_tol=1e-3)
+
+
+def test_crops_are_stretches_of_the_normalised_utterance_or_it_zero_padded():
+    """Each crop is a stretch of the utterance RMS-normalised by its noisy factor, or all of it zero-padded."""
+    pairs = synthetic_utterances(4, "s01", 0)
+    long_batches, short_batches = CropBatches(pairs, 4300, 2, seed=1), CropBatches(pairs, 40_000, 2, seed=1)
+    for position, pair in enumerate(pairs):
+        norm = np.sqrt(pair.noisy.size / np.sum(pair.noisy.astype(np.float64) ** 2))
+        clean, noisy = long_batches.crop(pair, 0, position)
+        assert clean.shape == noisy.shape == (4300,) and clean.dtype == torch.float32
+        scaled = pair.noisy * norm
+        heads = np.lib.stride_tricks.sliding_window_view(scaled[: scaled.size - 4300 + 32], 32)
+        starts = np.flatnonzero(np.all(np.abs(heads - noisy[:32].numpy()) < 1e-4, axis=1))
+        assert len(starts) == 1
+        np.testing.assert_allclose(noisy.numpy(), scaled[starts[0] : starts[0] + 4300], rtol=1e-5)
+        np.testing.assert_allclose(clean.numpy(), pair.clean[starts[0] : starts[0] + 4300] * norm, rtol=1e-5)
+        clean, noisy = short_batches.crop(pair, 0, position)
+        np.testing.assert_allclose(noisy[: pair.noisy.size].numpy(), scaled, rtol=1e-5)
+        assert not torch.any(noisy[pair.noisy.size :]) and not torch.any(clean[pair.noisy.size :])
 
 
 def test_validation_scores_the_suite_and_counts_failures_instead_of_averaging_them():

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.data.utterance import DataError
+from imse.checkpoint import sha256_of
 
 MANIFEST = "manifest.json"
 CACHE_VARIABLE = "IMSE_BENCH_CACHE"
@@ -34,14 +35,6 @@ def cache_root() -> Path:
 def key_digest(key: dict) -> str:
     """A short stable hash of what a cache was built from."""
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(directory: Path) -> dict | None:
@@ -101,7 +94,7 @@ def build_cache(directory: Path, key: dict, fill: Callable[[Path], None], descri
     try:
         fill(temporary)
         files = {
-            path.relative_to(temporary).as_posix(): {"bytes": path.stat().st_size, "sha256": file_digest(path)}
+            path.relative_to(temporary).as_posix(): {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
             for path in sorted(temporary.rglob("*"))
             if path.is_file()
         }

@@ -23,9 +23,9 @@ from bench.data.source import check_full_counts
 from bench.data.upstream import CLEAN, CONDITIONS, NOISY, Upstream16kSource, write_conditions, write_lists
 from bench.data.utterance import FULL_SCALE, TEST, TRAIN, DataError, check_pair
 from imse.audio import read_audio, resample, write_audio
+from imse.frontend import SAMPLE_RATE
 
 RELEASE_RATE = 48_000
-TARGET_RATE = 16_000
 DIRECTORIES = {
     TRAIN: ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav"),
     TEST: ("clean_testset_wav", "noisy_testset_wav"),
@@ -82,7 +82,7 @@ def pair_files(root: Path, split: str) -> dict[str, tuple[Path, Path]]:
 
 
 def to_16k(path: Path) -> np.ndarray:
-    return resample(read_audio(path, RELEASE_RATE).samples, RELEASE_RATE, TARGET_RATE)
+    return resample(read_audio(path, RELEASE_RATE).samples, RELEASE_RATE, SAMPLE_RATE)
 
 
 class DataShareSource(Upstream16kSource):
@@ -127,7 +127,7 @@ class DataShareSource(Upstream16kSource):
                         if over:
                             clipped[f"{side}/{utterance_id}"] = over
                         limited = np.clip(samples, -1.0, FULL_SCALE)
-                        write_audio(target / side / f"{utterance_id}.wav", limited, TARGET_RATE, "PCM_16")
+                        write_audio(target / side / f"{utterance_id}.wav", limited, SAMPLE_RATE, "PCM_16")
                     progress.update()
         write_lists(target, {split: list(pairs) for split, pairs in self.pairs.items()})
         conditions = read_logs(self.release)

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bench.data.p56 import active_speech_level, rms_level
+from imse.frontend import SAMPLE_RATE
 
 SPECTRUM_SEGMENT = 512
 BABBLE_TALKERS = 6
@@ -36,7 +37,7 @@ def scale_noise_to_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float, samp
 
 
 def mix_at_snr(
-    clean: np.ndarray, noise: np.ndarray, snr_db: float, sample_rate: int = 16_000
+    clean: np.ndarray, noise: np.ndarray, snr_db: float, sample_rate: int = SAMPLE_RATE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (clean, noisy) float32 with the noise at `snr_db` below the speech's active level.
 
@@ -71,7 +72,7 @@ def long_term_spectrum(speech: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def speech_shaped_noise(
-    speech: Sequence[np.ndarray], length: int, rng: np.random.Generator, sample_rate: int = 16_000
+    speech: Sequence[np.ndarray], length: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
     """Gaussian noise whose spectrum follows the long-term average spectrum of `speech`."""
     spectrum = long_term_spectrum(speech)
@@ -88,7 +89,7 @@ def babble(
     length: int,
     rng: np.random.Generator,
     talkers: int = BABBLE_TALKERS,
-    sample_rate: int = 16_000,
+    sample_rate: int = SAMPLE_RATE,
 ) -> np.ndarray:
     """`talkers` streams of randomly chosen utterances, each at the same active level, summed.
 

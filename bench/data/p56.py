@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from imse.frontend import SAMPLE_RATE
+
 TIME_CONSTANT = 0.03
 HANGOVER = 0.2
 MARGIN_DB = 15.9
@@ -52,7 +54,7 @@ def activity_counts(smoothed: np.ndarray, sample_rate: int) -> np.ndarray:
     return counts
 
 
-def active_speech_level(samples: np.ndarray, sample_rate: int = 16_000) -> ActiveLevel:
+def active_speech_level(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> ActiveLevel:
     """P.56 method B active speech level of a mono waveform (float, full scale 1.0)."""
     samples = np.asarray(samples, dtype=np.float64)
     energy = float(np.sum(samples**2))
@@ -84,7 +86,7 @@ def rms_level(samples: np.ndarray) -> float:
     return 10.0 * np.log10(power)
 
 
-def measured_snr(clean: np.ndarray, noisy: np.ndarray, sample_rate: int = 16_000) -> float:
+def measured_snr(clean: np.ndarray, noisy: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
     """SNR of a pair as VoiceBank+DEMAND defines it: P.56 speech level minus noise RMS level."""
     return active_speech_level(clean, sample_rate).level_db - rms_level(
         np.asarray(noisy, np.float64) - np.asarray(clean, np.float64)

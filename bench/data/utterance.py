@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from imse.frontend import SAMPLE_RATE
+
 FULL_SCALE = 32767 / 32768
 CLIPPED_RUN = 3
 TRAIN = "train"

@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench.data.cache import build_cache, cache_root, file_digest, key_digest
+from bench.data.cache import build_cache, cache_root, key_digest
 from bench.data.mixing import babble, mix_at_snr, noise_segment, speech_shaped_noise
 from bench.data.upstream import CLEAN, CONDITIONS, NOISY, Upstream16kSource, write_conditions, write_lists
 from bench.data.utterance import SAMPLE_RATE, SPLITS, TRAIN, DataError
 from imse.audio import read_audio, write_audio
+from imse.checkpoint import sha256_of
 
 CORPUS = "corpus.json"
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "data" / "vb-mini"
@@ -49,7 +50,7 @@ def read_corpus(root: Path) -> dict:
 def read_checked(root: Path, entry: dict) -> np.ndarray:
     """A committed recording, refused if its SHA-256 differs from corpus.json."""
     path = root / entry["file"]
-    if not path.is_file() or file_digest(path) != entry["sha256"]:
+    if not path.is_file() or sha256_of(path) != entry["sha256"]:
         raise DataError(f"{path}: missing or changed since corpus.json was written; restore it from git")
     return read_audio(path, SAMPLE_RATE).samples
 
@@ -104,8 +105,8 @@ class VBMiniSource(Upstream16kSource):
         self.corpus = read_corpus(root)
         key = {
             "kind": "vb-mini-mixtures",
-            "corpus": file_digest(root / CORPUS),
-            "mixer": {name: file_digest(Path(__file__).with_name(name)) for name in MIXER_SOURCES},
+            "corpus": sha256_of(root / CORPUS),
+            "mixer": {name: sha256_of(Path(__file__).with_name(name)) for name in MIXER_SOURCES},
         }
         directory = cache or cache_root() / f"vb-mini-{key_digest(key)}"
         build_cache(directory, key, lambda target: mix_corpus(root, self.corpus, target), f"VB-mini {root}")

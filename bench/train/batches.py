@@ -2,9 +2,8 @@
 
 The pairs may be any sequence (a list, or one that reads from disk on indexing). Each
 utterance is RMS-normalised as a whole with the noisy signal's factor (upstream's
-recipe), then cut by `bench.data.training.crop_or_pad` (the dataset's own rule): a
-`segment_size` crop at a random start, or zero padding for a shorter utterance. The
-epoch's order is a permutation drawn from (seed, epoch), and each crop's start from
+recipe), then cut by `crop_or_pad`: a `segment_size` crop at a random start, or zero
+padding for a shorter utterance. The epoch's order is a permutation drawn from (seed, epoch), and each crop's start from
 (seed, epoch, position), so a resumed run can jump straight to any batch and N processes
 can each take their share of the same global batch.
 """
@@ -17,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.data.training import crop_or_pad
-from bench.train.data import DataError, Pair
+from bench.data.utterance import DataError
+from bench.train.data import TrainingUtterance
 from imse.dsp import rms_normalisation_factor
 
 
 @dataclass(frozen=True)
-class NormalisedPair:
+class NormalisedUtterance:
     """An utterance's clean and noisy samples, both scaled by the noisy signal's RMS factor."""
 
     id: str
@@ -31,13 +30,25 @@ class NormalisedPair:
     noisy: np.ndarray
 
 
-def normalise(pair: Pair) -> NormalisedPair:
+def crop_or_pad(
+    clean: torch.Tensor, noisy: torch.Tensor, segment_size: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random `segment_size` stretch of the pair, or the pair zero-padded to it."""
+    length = clean.shape[-1]
+    if length >= segment_size:
+        start = int(rng.integers(0, length - segment_size + 1))
+        return clean[start : start + segment_size], noisy[start : start + segment_size]
+    padding = (0, segment_size - length)
+    return torch.nn.functional.pad(clean, padding), torch.nn.functional.pad(noisy, padding)
+
+
+def normalise(pair: TrainingUtterance) -> NormalisedUtterance:
     clean = torch.as_tensor(np.asarray(pair.clean, dtype=np.float32))
     noisy = torch.as_tensor(np.asarray(pair.noisy, dtype=np.float32))
     if clean.shape != noisy.shape or clean.ndim != 1:
         raise ValueError(f"utterance {pair.id}: clean {tuple(clean.shape)} and noisy {tuple(noisy.shape)} differ")
     factor = rms_normalisation_factor(noisy)
-    return NormalisedPair(pair.id, (clean * factor).numpy(), (noisy * factor).numpy())
+    return NormalisedUtterance(pair.id, (clean * factor).numpy(), (noisy * factor).numpy())
 
 
 class CropBatches:
@@ -45,7 +56,7 @@ class CropBatches:
 
     def __init__(
         self,
-        pairs: Sequence[Pair],
+        pairs: Sequence[TrainingUtterance],
         segment_size: int,
         batch_size: int,
         seed: int,
@@ -72,7 +83,7 @@ class CropBatches:
         """The epoch's permutation of utterance indices."""
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))
 
-    def crop(self, pair: Pair, epoch: int, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def crop(self, pair: TrainingUtterance, epoch: int, position: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The crop at `position` of `epoch`: a random start, or zero padding for a short utterance."""
         pair = normalise(pair)
         rng = np.random.default_rng([self.seed, epoch, position])

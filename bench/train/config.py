@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imse.atomic import atomic_write_text
+from imse.frontend import SEGMENT_SIZE, UNET_STFT
 
 PROFILES = ("paper", "smoke")
 PROTOCOLS = ("clean", "upstream")
@@ -63,7 +64,7 @@ class TrainConfig:
     """Stop after this many generator steps in total (the smoke profile's budget); None: all epochs."""
     batch_size: int = 2
     """The global batch: with N processes each takes batch_size / N of it."""
-    segment_size: int = 30_700
+    segment_size: int = SEGMENT_SIZE
     """Samples per random training crop; its STFT frame count must be a multiple of 4."""
     partial_data: bool = False
     """The source is a deliberate subset of VoiceBank+DEMAND: skip the 11,572 / 824 count check."""
@@ -100,12 +101,14 @@ class TrainConfig:
         for name in ("validation_interval", "checkpoint_interval", "log_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive")
-        # hop 100 is fixed by the models; a centred STFT has samples // hop + 1 frames
-        frames = self.segment_size // 100 + 1
+        # the U-Nets' hop is fixed by the models; a centred STFT has samples // hop + 1 frames
+        frames = UNET_STFT.frames(self.segment_size)
         if frames % 4:
+            four_frames = 4 * UNET_STFT.hop_length
+            below = (self.segment_size // four_frames) * four_frames - UNET_STFT.hop_length
             raise ConfigError(
                 f"segment_size {self.segment_size} gives {frames} STFT frames; the U-Net needs a multiple of 4 "
-                f"(e.g. {(self.segment_size // 400) * 400 - 100} or {(self.segment_size // 400 + 1) * 400 - 100})"
+                f"(e.g. {below} or {below + four_frames})"
             )
 
     def to_dict(self) -> dict:

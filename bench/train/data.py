@@ -3,65 +3,55 @@
 `bench.data` opens a named source (`vb-mini`, the VoiceBank+DEMAND copies, a directory)
 and splits it by protocol: `clean` validates on held-out training speakers, `upstream` on
 the test set as the official code did. This module only adapts that to two sequences of
-pairs, read from the source when indexed. `--data factory:MODULE:FUNCTION` instead calls
-a function that returns `TrainingSplits` (the tests use it for synthetic utterances).
+utterances, read from the source when indexed. Callers with utterances of their own (the
+tests' synthetic ones) give the trainer `TrainingSplits` directly; `check_splits` refuses
+empty ones either way.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from bench.data.utterance import DataError
 
-class Pair(Protocol):
-    """One utterance: float32 16 kHz mono samples of the same length."""
+__all__ = ["DataError", "TrainingSplits", "TrainingUtterance", "check_splits", "open_splits"]
+
+
+class TrainingUtterance(Protocol):
+    """What training reads of an utterance (`bench.data.Utterance` has it): float32 16 kHz mono, equal lengths."""
 
     id: str
     clean: np.ndarray
     noisy: np.ndarray
 
 
-class DataError(ValueError):
-    """A data source that cannot train: unknown, or without a train split."""
-
-
 @dataclass
 class TrainingSplits:
     """The utterances to train and to validate on, and the protocol that chose the validation set."""
 
-    train: Sequence[Pair]
-    validation: Sequence[Pair]
+    train: Sequence[TrainingUtterance]
+    validation: Sequence[TrainingUtterance]
     protocol: str
     source: str
 
 
-FACTORY_PREFIX = "factory:"
-
-
-def _from_factory(data: str, protocol: str) -> TrainingSplits:
-    module_name, _, function_name = data[len(FACTORY_PREFIX) :].rpartition(":")
-    if not module_name or not function_name:
-        raise DataError(f"{data!r}: write factory:MODULE:FUNCTION")
-    splits = getattr(importlib.import_module(module_name), function_name)(protocol)
-    if not isinstance(splits, TrainingSplits):
-        raise DataError(f"{data!r} returned {type(splits).__name__}, not TrainingSplits")
-    return splits
-
-
 def open_splits(data: str | None, protocol: str, partial: bool = False) -> TrainingSplits:
-    """The train and validation utterances of `data` under `protocol`."""
-    if data is not None and data.startswith(FACTORY_PREFIX):
-        splits = _from_factory(data, protocol)
-    else:
-        splits = _from_bench_data(data, protocol, partial)
+    """The train and validation utterances of the `bench.data` source `data` under `protocol`."""
+    return check_splits(_from_bench_data(data, protocol, partial))
+
+
+def check_splits(splits: TrainingSplits) -> TrainingSplits:
+    """`splits` itself, refused with a DataError if either split is empty."""
     if not splits.train:
         raise DataError(f"data source {splits.source!r} has no train split (or it is empty); it cannot train a model")
     if not splits.validation:
-        raise DataError(f"data source {splits.source!r} gives no validation utterances under protocol {protocol!r}")
+        raise DataError(
+            f"data source {splits.source!r} gives no validation utterances under protocol {splits.protocol!r}"
+        )
     return splits
 
 
@@ -76,24 +66,17 @@ class SourceUtterances(Sequence):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> Pair:
+    def __getitem__(self, index: int) -> TrainingUtterance:
         return self.source.load(self.split, self.ids[index])
 
 
 def _from_bench_data(data: str | None, protocol: str, partial: bool) -> TrainingSplits:
-    try:
-        from bench import data as data_layer
-    except ImportError as error:
-        raise DataError(f"the data layer (bench.data) is not available: {error}") from error
-    try:
-        source = data_layer.open_source(data, partial=partial)
-        if data_layer.TRAIN not in source.splits() or not source.ids(data_layer.TRAIN):
-            raise DataError(
-                f"data source {source.location} has no train split (or it is empty); it cannot train a model"
-            )
-        chosen = data_layer.split_for_protocol(source, protocol)
-    except data_layer.DataError as error:
-        raise DataError(str(error)) from error
+    from bench import data as data_layer
+
+    source = data_layer.open_source(data, partial=partial)
+    if data_layer.TRAIN not in source.splits() or not source.ids(data_layer.TRAIN):
+        raise DataError(f"data source {source.location} has no train split (or it is empty); it cannot train a model")
+    chosen = data_layer.split_for_protocol(source, protocol)
     return TrainingSplits(
         SourceUtterances(source, data_layer.TRAIN, chosen.train),
         SourceUtterances(source, chosen.validation_split, chosen.validation),

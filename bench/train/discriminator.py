@@ -13,8 +13,14 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 
-class LearnableSigmoid(nn.Module):
-    """beta * sigmoid(slope * x) with one learned slope per feature."""
+class LearnableSigmoid1d(nn.Module):
+    """beta * sigmoid(slope * x) with one learned slope per feature of the last dimension.
+
+    Upstream's LearnableSigmoid_1d. `imse.dense.LearnableSigmoid` is upstream's 2-D one: a
+    slope of shape (bins, 1) for the second-to-last dimension and beta 2. Using it here
+    would turn the discriminator's `head.4.slope` from shape (1,) into (1, 1), which
+    existing checkpoints (and their AdamW states) could not be loaded into.
+    """
 
     def __init__(self, features: int, beta: float = 1.0) -> None:
         super().__init__()
@@ -56,7 +62,7 @@ class MetricDiscriminator(nn.Module):
             nn.Dropout(dropout),
             nn.PReLU(channels * 4),
             spectral_norm(nn.Linear(channels * 4, 1)),
-            LearnableSigmoid(1),
+            LearnableSigmoid1d(1),
         )
 
     def forward(self, clean_magnitude: torch.Tensor, other_magnitude: torch.Tensor) -> torch.Tensor:

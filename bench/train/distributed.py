@@ -60,10 +60,6 @@ def wrap(module: nn.Module, group: ProcessGroup, find_unused_parameters: bool = 
     return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, DistributedDataParallel) else module
-
-
 def average(values: torch.Tensor, group: ProcessGroup) -> torch.Tensor:
     """The mean over processes of a tensor (for the logged losses)."""
     if not group.distributed:
@@ -83,10 +79,12 @@ def gather(value: object, group: ProcessGroup) -> list:
 
 
 def barrier(group: ProcessGroup) -> None:
+    """Wait for every process (nothing to wait for in a world of one)."""
     if group.distributed:
         dist.barrier()
 
 
 def shutdown(group: ProcessGroup) -> None:
+    """Leave the torchrun job: destroy the process group `initialise` joined (a no-op in a world of one)."""
     if group.distributed and dist.is_initialized():
         dist.destroy_process_group()

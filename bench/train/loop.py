@@ -27,13 +27,13 @@ from tqdm import tqdm
 
 from bench.train import distributed
 from bench.train.batches import CropBatches
-from bench.train.config import ConfigError, TrainConfig, config_differences
-from bench.train.data import TrainingSplits, open_splits
+from bench.train.config import ConfigError, OptimiserConfig, TrainConfig, config_differences
+from bench.train.data import TrainingSplits, check_splits, open_splits
 from bench.train.determinism import random_states, restore_random_states, seed_everything, use_deterministic_kernels
 from bench.train.discriminator import MetricDiscriminator
 from bench.train.logs import TIMING_LOG, TRAIN_LOG, VALIDATION_LOG, CsvLog, TensorBoard
-from bench.train.losses import discriminator_loss, generator_loss
-from bench.train.pesq_targets import PesqTargets
+from bench.train.losses import GeneratorLoss, Spectrum, discriminator_loss, generator_loss
+from bench.train.pesq_targets import BatchTargets, PendingTargets, PesqTargets
 from bench.train.validation import ValidationResult, validate
 from imse.atomic import atomic_write_text
 from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -117,6 +117,24 @@ class Position:
 
 
 @dataclass
+class Invocation:
+    """What one call of `Trainer.run` has done so far."""
+
+    start_step: int
+    validations: list[dict | None] = field(default_factory=list)
+    """Validation records; None on the processes other than rank 0."""
+    first_loss: float | None = None
+    last_loss: float | None = None
+    stopped_early: bool = False
+
+    def record(self, generator_loss: float) -> None:
+        """Note a step's generator loss."""
+        if self.first_loss is None:
+            self.first_loss = generator_loss
+        self.last_loss = generator_loss
+
+
+@dataclass
 class TrainResult:
     """What a run did; the same facts are in RUN_DIR/summary.json."""
 
@@ -143,8 +161,10 @@ class TrainResult:
             done = f"nothing to train: the run was already at step {self.steps}"
         else:
             state = "stopped early" if self.stopped_early else "done"
-            done = (f"{state}: steps {self.start_step} -> {self.steps}, generator loss "
-                    f"{self.first_loss:.4f} -> {self.last_loss:.4f}")
+            done = (
+                f"{state}: steps {self.start_step} -> {self.steps}, generator loss "
+                f"{self.first_loss:.4f} -> {self.last_loss:.4f}"
+            )
         return (
             f"{done}; best validation PESQ ({self.protocol} protocol) {best}; "
             f"PESQ-target failures {self.pesq_target_failures or 0} "
@@ -173,6 +193,16 @@ def _load_initial_weights(generator: SpeechEnhancementNet, config: TrainConfig, 
     generator.load_state_dict(loaded.model.state_dict())
 
 
+def _adamw(module: torch.nn.Module, optimiser: OptimiserConfig) -> torch.optim.AdamW:
+    """Upstream's AdamW for `module`'s parameters."""
+    return torch.optim.AdamW(
+        module.parameters(),
+        optimiser.learning_rate,
+        betas=optimiser.betas,
+        weight_decay=optimiser.weight_decay,
+    )
+
+
 class Trainer:
     """Builds everything from a config, trains, validates, checkpoints; `run()` does the work."""
 
@@ -185,32 +215,11 @@ class Trainer:
         checkpoint = self._check_run_dir()
         distributed.barrier(self.group)  # every process has looked before rank 0 writes config.json
         self.model_config = model_config_for(config)
-
-        self.splits = splits if splits is not None else open_splits(config.data, config.protocol, config.partial_data)
-
-        seed_everything(config.seed)
-        self.generator = SpeechEnhancementNet(self.model_config)
-        self.discriminator = MetricDiscriminator(dropout=config.discriminator_dropout)
-        if config.init and checkpoint is None:
-            _load_initial_weights(self.generator, config, self.model_config)
-        self.generator.to(self.group.device).train()
-        self.discriminator.to(self.group.device).train()
-        optimiser = config.optimiser
-
-        def adamw(module: torch.nn.Module) -> torch.optim.AdamW:
-            return torch.optim.AdamW(
-                module.parameters(),
-                optimiser.learning_rate,
-                betas=optimiser.betas,
-                weight_decay=optimiser.weight_decay,
-            )
-
-        self.generator_optimiser = adamw(self.generator)
-        self.discriminator_optimiser = adamw(self.discriminator)
-        decay = optimiser.learning_rate_decay
-        self.generator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.generator_optimiser, decay)
-        self.discriminator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.discriminator_optimiser, decay)
-
+        if splits is None:
+            self.splits = open_splits(config.data, config.protocol, config.partial_data)
+        else:
+            self.splits = check_splits(splits)
+        self._build_networks(start_from_init=bool(config.init) and checkpoint is None)
         self.batches = CropBatches(
             self.splits.train,
             config.segment_size,
@@ -231,21 +240,42 @@ class Trainer:
             self._restore(checkpoint)
         self.training_generator = distributed.wrap(self.generator, self.group, find_unused_parameters=True)
         self.training_discriminator = distributed.wrap(self.discriminator, self.group)
+        self._open_logs(resumed=checkpoint is not None)
 
+    def _build_networks(self, start_from_init: bool) -> None:
+        """Both networks from the seed (the generator from --init if `start_from_init`), their AdamW and decay."""
+        seed_everything(self.config.seed)
+        self.generator = SpeechEnhancementNet(self.model_config)
+        self.discriminator = MetricDiscriminator(dropout=self.config.discriminator_dropout)
+        if start_from_init:
+            _load_initial_weights(self.generator, self.config, self.model_config)
+        self.generator.to(self.group.device).train()
+        self.discriminator.to(self.group.device).train()
+        optimiser = self.config.optimiser
+        self.generator_optimiser = _adamw(self.generator, optimiser)
+        self.discriminator_optimiser = _adamw(self.discriminator, optimiser)
+        decay = optimiser.learning_rate_decay
+        self.generator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.generator_optimiser, decay)
+        self.discriminator_scheduler = torch.optim.lr_scheduler.ExponentialLR(self.discriminator_optimiser, decay)
+
+    def _open_logs(self, resumed: bool) -> None:
+        """The CSV logs and TensorBoard (rank 0): a fresh run starts them, a resumed one cuts them at its step."""
         self.train_log = CsvLog(self.run_dir / TRAIN_LOG, TRAIN_COLUMNS)
         self.validation_log = CsvLog(self.run_dir / VALIDATION_LOG, VALIDATION_COLUMNS)
         self.timing_log = CsvLog(self.run_dir / TIMING_LOG, TIMING_COLUMNS)
         self.tensorboard: TensorBoard | None = None
-        if self.group.is_main:
-            if checkpoint is None:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                config.save(self.run_dir)
-                for log in (self.train_log, self.validation_log, self.timing_log):
-                    log.path.unlink(missing_ok=True)
-            else:
-                for log in (self.train_log, self.validation_log, self.timing_log):
-                    log.truncate_after(self.position.step)
-            self.tensorboard = TensorBoard(self.run_dir / "tensorboard")
+        if not self.group.is_main:
+            return
+        logs = (self.train_log, self.validation_log, self.timing_log)
+        if resumed:
+            for log in logs:
+                log.truncate_after(self.position.step)
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.run_dir)
+            for log in logs:
+                log.path.unlink(missing_ok=True)
+        self.tensorboard = TensorBoard(self.run_dir / "tensorboard")
 
     # -- run directory, checkpoints ---------------------------------------------------------
 
@@ -353,43 +383,59 @@ class Trainer:
         started = time.perf_counter()
         clean, noisy = clean.to(device), noisy.to(device)
         clean_magnitude, clean_phase = magnitude_phase_stft(clean, stft)
-        clean_complex = complex_from_polar(clean_magnitude, clean_phase)
-        noisy_magnitude, noisy_phase = magnitude_phase_stft(noisy, stft)
-        magnitude, phase, complex_spectrum = self.training_generator(noisy_magnitude, noisy_phase)
+        target = Spectrum(clean_magnitude, clean_phase, complex_from_polar(clean_magnitude, clean_phase))
+        enhanced = Spectrum(*self.training_generator(*magnitude_phase_stft(noisy, stft)))
         with torch.no_grad():
-            enhanced_audio = magnitude_phase_istft(magnitude, phase, stft)
+            enhanced_audio = magnitude_phase_istft(enhanced.magnitude, enhanced.phase, stft)
         pending = self.pesq_targets.submit(clean.cpu().numpy(), enhanced_audio.cpu().numpy())
         forward_done = time.perf_counter()
+        discriminator_losses, targets, pesq_wait = self._discriminator_step(
+            target.magnitude, enhanced.magnitude, pending
+        )
+        discriminator_done = time.perf_counter()
+        losses, loss_done = self._generator_step(target, enhanced)
+        finished = time.perf_counter()
+        row = self._log_row(losses, discriminator_losses, targets)
+        seconds = finished - started
+        timings = {
+            "seconds": seconds,
+            "forward": forward_done - started,
+            "pesq_wait": pesq_wait,
+            "discriminator": discriminator_done - forward_done - pesq_wait,
+            "generator_loss": loss_done - discriminator_done,
+            "backward": finished - loss_done,
+            "samples_per_second": clean.numel() * self.group.world_size / seconds,
+        }
+        return row, timings
 
+    def _discriminator_step(
+        self, clean_magnitude: torch.Tensor, magnitude: torch.Tensor, pending: PendingTargets
+    ) -> tuple[dict[str, torch.Tensor], BatchTargets, float]:
+        """Score (clean, clean) and (clean, enhanced), wait for the PESQ targets, update D; (losses, targets, wait)."""
         self.discriminator_optimiser.zero_grad()
         clean_score = self.training_discriminator(clean_magnitude, clean_magnitude)
         enhanced_score = self.training_discriminator(clean_magnitude, magnitude.detach())
         waiting = time.perf_counter()
         targets = pending.result()
-        pesq_done = time.perf_counter()
+        pesq_wait = time.perf_counter() - waiting
         target_tensor = None if targets.targets is None else torch.from_numpy(targets.targets)
-        discriminator_losses = discriminator_loss(clean_score, enhanced_score, target_tensor)
-        discriminator_losses["total"].backward()
+        losses = discriminator_loss(clean_score, enhanced_score, target_tensor)
+        losses["total"].backward()
         self.discriminator_optimiser.step()
-        discriminator_done = time.perf_counter()
+        return losses, targets, pesq_wait
 
+    def _generator_step(self, target: Spectrum, enhanced: Spectrum) -> tuple[GeneratorLoss, float]:
+        """Update the generator against the updated discriminator; (losses, when the loss was computed)."""
         self.generator_optimiser.zero_grad()
-        metric_score = self.discriminator(clean_magnitude, magnitude)
-        losses = generator_loss(
-            self.config.losses,
-            metric_score,
-            clean_magnitude,
-            magnitude,
-            clean_phase,
-            phase,
-            clean_complex,
-            complex_spectrum,
-        )
+        metric_score = self.discriminator(target.magnitude, enhanced.magnitude)
+        losses = generator_loss(self.config.losses, metric_score, target, enhanced)
         loss_done = time.perf_counter()
         losses.total.backward()
         self.generator_optimiser.step()
-        finished = time.perf_counter()
+        return losses, loss_done
 
+    def _log_row(self, losses: GeneratorLoss, discriminator_losses: dict, targets: BatchTargets) -> dict:
+        """The step's losses and PESQ-target counts, averaged over the processes."""
         finite_scores = [score for score in targets.scores if math.isfinite(score)]
         values = torch.tensor(
             [
@@ -412,17 +458,7 @@ class Trainer:
         row["batch_pesq"] = pesq_sum / pesq_count if pesq_count else float("nan")
         row["pesq_failures"] = round(failures * world)
         row["enhanced_term_dropped"] = round(dropped * world)
-        seconds = finished - started
-        timings = {
-            "seconds": seconds,
-            "forward": forward_done - started,
-            "pesq_wait": pesq_done - waiting,
-            "discriminator": discriminator_done - forward_done - (pesq_done - waiting),
-            "generator_loss": loss_done - discriminator_done,
-            "backward": finished - loss_done,
-            "samples_per_second": clean.numel() * world / seconds,
-        }
-        return row, timings
+        return row
 
     # -- validation -------------------------------------------------------------------------
 
@@ -464,13 +500,23 @@ class Trainer:
         return steps if self.config.max_steps is None else min(steps, self.config.max_steps)
 
     def run(self) -> TrainResult:
+        """Train to the last step (or `stop_after_steps`), validating and checkpointing; then leave the job."""
+        try:
+            done = Invocation(start_step=self.position.step)
+            if self.position.step == 0 and self.validation_pairs:
+                done.validations.append(self._validate())  # the untrained (or --init) model
+            self._train(done)
+            result = self._result(done)
+        finally:
+            distributed.shutdown(self.group)
+        if self.group.is_main:
+            self._write_summary(result)
+        return result
+
+    def _train(self, done: Invocation) -> None:
+        """The steps, with validation and checkpoints at their intervals; the workers and logs closed after."""
         config, position = self.config, self.position
         total = self.total_steps()
-        validations: list[dict] = []
-        start_step = position.step
-        first_loss = last_loss = None
-        if position.step == 0 and self.validation_pairs:
-            validations.append(self._validate())  # the untrained (or --init) model
         bar = tqdm(
             total=total,
             initial=position.step,
@@ -479,39 +525,13 @@ class Trainer:
             disable=not (self.options.progress and self.group.is_main),
             dynamic_ncols=True,
         )
-        stopped_early = False
         try:
             while position.step < total:
-                order = self.batches.order(position.epoch)
-                clean, noisy = self.batches.batch(position.epoch, position.batch_in_epoch, order)
-                row, timings = self.train_step(clean, noisy)
-                learning_rate = self.generator_optimiser.param_groups[0]["lr"]
-                epoch_of_step = position.epoch
-                position.step += 1
-                position.batch_in_epoch += 1
-                if position.batch_in_epoch == self.batches.batches_per_epoch:
-                    self.generator_scheduler.step()
-                    self.discriminator_scheduler.step()
-                    position.epoch += 1
-                    position.batch_in_epoch = 0
-                first_loss = row["generator_total"] if first_loss is None else first_loss
-                last_loss = row["generator_total"]
-                if self.group.is_main:
-                    if position.step % config.log_interval == 0 or position.step == total:
-                        self.train_log.write(
-                            {"step": position.step, "epoch": epoch_of_step, "learning_rate": learning_rate, **row}
-                        )
-                        self.tensorboard.scalars("train", row, position.step)
-                    self.timing_log.write({"step": position.step, **timings})
-                    if row["enhanced_term_dropped"]:
-                        tqdm.write(
-                            f"step {position.step}: PESQ target failed ({row['pesq_failures']} crop(s)); "
-                            f"the discriminator's enhanced term was dropped for this batch "
-                            f"({self.pesq_targets.dropped_batches} batch(es) so far)"
-                        )
+                row, timings = self._take_step(total)
+                done.record(row["generator_total"])
                 bar.update(1)
                 if position.step % config.validation_interval == 0 or position.step == total:
-                    validations.append(self._validate())
+                    done.validations.append(self._validate())
                 bar.set_postfix(
                     G=f"{row['generator_total']:.3f}",
                     D=f"{row['discriminator_total']:.3f}",
@@ -522,14 +542,50 @@ class Trainer:
                 if position.step % config.checkpoint_interval == 0 or position.step == total or stop_here:
                     self._save_checkpoint()
                 if stop_here and position.step < total:
-                    stopped_early = True
+                    done.stopped_early = True
                     break
         finally:
             bar.close()
             self.pesq_targets.close()
             if self.tensorboard is not None:
                 self.tensorboard.close()
-        # PESQ-target counts of all processes (each drops its own share of the batch's term)
+
+    def _take_step(self, total: int) -> tuple[dict, dict]:
+        """Train on the next batch, move the position on (decaying the learning rates after an epoch), log it."""
+        position = self.position
+        order = self.batches.order(position.epoch)
+        clean, noisy = self.batches.batch(position.epoch, position.batch_in_epoch, order)
+        row, timings = self.train_step(clean, noisy)
+        learning_rate = self.generator_optimiser.param_groups[0]["lr"]
+        epoch_of_step = position.epoch
+        position.step += 1
+        position.batch_in_epoch += 1
+        if position.batch_in_epoch == self.batches.batches_per_epoch:
+            self.generator_scheduler.step()
+            self.discriminator_scheduler.step()
+            position.epoch += 1
+            position.batch_in_epoch = 0
+        if self.group.is_main:
+            self._log_step(row, timings, learning_rate, epoch_of_step, total)
+        return row, timings
+
+    def _log_step(self, row: dict, timings: dict, learning_rate: float, epoch: int, total: int) -> None:
+        """Rank 0: the train log (every log_interval steps and the last), the timing log, a dropped-term note."""
+        step = self.position.step
+        if step % self.config.log_interval == 0 or step == total:
+            self.train_log.write({"step": step, "epoch": epoch, "learning_rate": learning_rate, **row})
+            self.tensorboard.scalars("train", row, step)
+        self.timing_log.write({"step": step, **timings})
+        if row["enhanced_term_dropped"]:
+            tqdm.write(
+                f"step {step}: PESQ target failed ({row['pesq_failures']} crop(s)); "
+                f"the discriminator's enhanced term was dropped for this batch "
+                f"({self.pesq_targets.dropped_batches} batch(es) so far)"
+            )
+
+    def _result(self, done: Invocation) -> TrainResult:
+        """What this invocation did, with the PESQ-target counts of all processes (a collective)."""
+        # each process drops its own share of the batch's term
         failures: Counter = Counter()
         batches = dropped = 0
         for state in distributed.gather(self._process_state(), self.group):
@@ -537,24 +593,22 @@ class Trainer:
             batches += state["pesq_target_batches"][0]
             dropped += state["pesq_target_batches"][1]
         self.pesq_target_batches = batches
-        result = TrainResult(
+        position = self.position
+        return TrainResult(
             run_dir=self.run_dir,
-            start_step=start_step,
+            start_step=done.start_step,
             steps=position.step,
             epoch=position.epoch,
-            stopped_early=stopped_early,
+            stopped_early=done.stopped_early,
             best_pesq=position.best_pesq,
             best_step=position.best_step,
-            protocol=config.protocol,
-            validations=[record for record in validations if record is not None],
+            protocol=self.config.protocol,
+            validations=[record for record in done.validations if record is not None],
             pesq_target_failures=dict(failures),
             dropped_enhanced_terms=dropped,
-            first_loss=first_loss,
-            last_loss=last_loss,
+            first_loss=done.first_loss,
+            last_loss=done.last_loss,
         )
-        if self.group.is_main:
-            self._write_summary(result)
-        return result
 
     def _write_summary(self, result: TrainResult) -> None:
         summary = {

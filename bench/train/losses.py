@@ -42,6 +42,15 @@ def phase_losses(clean_phase: torch.Tensor, enhanced_phase: torch.Tensor) -> dic
     }
 
 
+@dataclass(frozen=True)
+class Spectrum:
+    """A batch's compressed magnitude and phase [batch, F, T] and complex spectrum [batch, F, T, 2]."""
+
+    magnitude: torch.Tensor
+    phase: torch.Tensor
+    complex: torch.Tensor
+
+
 @dataclass
 class GeneratorLoss:
     """The weighted total and each term, for the backward pass and the log."""
@@ -51,21 +60,14 @@ class GeneratorLoss:
 
 
 def generator_loss(
-    weights: LossWeights,
-    metric_score: torch.Tensor,
-    clean_magnitude: torch.Tensor,
-    enhanced_magnitude: torch.Tensor,
-    clean_phase: torch.Tensor,
-    enhanced_phase: torch.Tensor,
-    clean_complex: torch.Tensor,
-    enhanced_complex: torch.Tensor,
+    weights: LossWeights, metric_score: torch.Tensor, clean: Spectrum, enhanced: Spectrum
 ) -> GeneratorLoss:
     """0.05 MSE(D(clean, enhanced), 1) + 0.9 MSE(magnitude) + 0.3 (IP + GD + IAF) + 0.1 * 2 MSE(complex)."""
     metric = F.mse_loss(metric_score.flatten(), torch.ones_like(metric_score.flatten()))
-    magnitude = F.mse_loss(enhanced_magnitude, clean_magnitude)
-    phases = phase_losses(clean_phase, enhanced_phase)
+    magnitude = F.mse_loss(enhanced.magnitude, clean.magnitude)
+    phases = phase_losses(clean.phase, enhanced.phase)
     phase = phases["instantaneous_phase"] + phases["group_delay"] + phases["instantaneous_frequency"]
-    complex_spectrum = F.mse_loss(enhanced_complex, clean_complex)
+    complex_spectrum = F.mse_loss(enhanced.complex, clean.complex)
     total = (
         weights.metric * metric
         + weights.magnitude * magnitude

@@ -19,8 +19,6 @@ import numpy as np
 
 from bench.metrics.pesq_stoi import MetricFailure, wideband_pesq
 
-SAMPLE_RATE = 16_000
-
 
 def pesq_or_failure(clean: np.ndarray, enhanced: np.ndarray) -> float | str:
     """Wideband PESQ, or the failure's kind (a string) if PESQ cannot be computed."""

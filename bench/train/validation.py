@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from bench.metrics import METRICS, score_pair
-from bench.train.data import Pair
+from bench.train.data import TrainingUtterance
 from bench.train.pesq_targets import pesq_or_failure
 from imse.enhance import EnhancementError, enhance
 from imse.unet import SpeechEnhancementNet
@@ -52,7 +52,7 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def validate(model: SpeechEnhancementNet, pairs: list[Pair], measures: str = "pesq") -> ValidationResult:
+def validate(model: SpeechEnhancementNet, pairs: list[TrainingUtterance], measures: str = "pesq") -> ValidationResult:
     """Enhance each pair's noisy signal (segmented, as `imse.enhance`) and score it against the clean one."""
     was_training = model.training
     model.eval()
