@@ -15,6 +15,7 @@ The output always has the input's length.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +109,32 @@ class EnhancementReport:
     resampled: list[tuple[Path, int]] = field(default_factory=list)
     downmixed: list[tuple[Path, int]] = field(default_factory=list)
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    clipped: list[tuple[Path, int]] = field(default_factory=list)
+    """Files written as PCM_16 with samples beyond full scale, and how many (clipped on writing)."""
     seconds_of_audio: float = 0.0
+
+
+def check_output_dir(output_dir: str | Path, files: list[Path]) -> Path:
+    """Refuse, before any work, an output directory that cannot be written or whose outputs would
+    overwrite an input (`DIR --output-dir DIR` would replace the noisy files in place)."""
+    output_dir = Path(output_dir)
+    inputs = {path.resolve(): path for path in files}
+    for path in files:
+        target = (output_dir / f"{path.stem}.wav").resolve()
+        if target in inputs:
+            raise ValueError(
+                f"{output_dir}: writing {path.stem}.wav there would overwrite the input {inputs[target]}; "
+                "choose another --output-dir"
+            )
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"{output_dir}: is not a directory; --output-dir needs a directory")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise ValueError(f"{output_dir}: cannot be written ({error.strerror}); choose another --output-dir") from error
+    return output_dir
 
 
 def find_inputs(noisy: list[str | Path]) -> list[Path]:
@@ -141,6 +167,7 @@ def enhance_files(
     """Enhance each file into output_dir/<stem>.wav; a bad file is reported and skipped."""
     if subtype not in SUBTYPES:
         raise ValueError(f"unknown subtype {subtype!r}; use one of {SUBTYPES}")
+    output_dir = check_output_dir(output_dir, files)
     report = EnhancementReport()
     sample_rate = model.config.front_end.sample_rate
     for path in tqdm(files, desc="enhancing", unit="file", disable=not progress):
@@ -155,7 +182,10 @@ def enhance_files(
             report.resampled.append((path, audio.original_sample_rate))
         if audio.downmixed_channels:
             report.downmixed.append((path, audio.downmixed_channels))
-        target = Path(output_dir) / f"{path.stem}.wav"
+        target = output_dir / f"{path.stem}.wav"
+        clipped = int(np.count_nonzero(np.abs(enhanced) > 1.0)) if subtype == "PCM_16" else 0
+        if clipped:
+            report.clipped.append((target, clipped))
         write_audio(target, enhanced, sample_rate, subtype)
         report.written.append(target)
         report.seconds_of_audio += audio.duration

@@ -16,6 +16,14 @@ from imse.checkpoint import CheckpointError
 from imse.enhance import MODES, SUBTYPES, enhance_files, find_inputs
 
 
+def positive_integer(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imse.enhance", description=__doc__.split("\n\n")[0])
     parser.add_argument("noisy", nargs="+", help="noisy WAV/FLAC files or directories of them")
@@ -27,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--downmix", action="store_true", help="average the channels of multi-channel input")
     parser.add_argument("--trust-unknown-checkpoint", action="store_true",
                         help="load a file whose hash matches no known bundle")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_integer, help="torch CPU threads (default: torch's choice)")
     arguments = parser.parse_args(argv)
 
     from imse.loading import load_model
@@ -41,18 +49,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"model {loaded.model_name} from {loaded.label} ({loaded.path}), mode {arguments.mode}", file=sys.stderr)
-    report = enhance_files(files, loaded.model, arguments.output_dir, arguments.mode, arguments.subtype,
-                           arguments.downmix)
+    try:
+        report = enhance_files(files, loaded.model, arguments.output_dir, arguments.mode, arguments.subtype,
+                               arguments.downmix)
+    except ValueError as error:  # an output directory refused before any work
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     sample_rate = loaded.model.config.front_end.sample_rate
     for path, rate in report.resampled:
         print(f"note: {path} was {rate} Hz; resampled to {sample_rate} Hz", file=sys.stderr)
     for path, channels in report.downmixed:
         print(f"note: {path} had {channels} channels; averaged to mono", file=sys.stderr)
+    for path, count in report.clipped:
+        print(f"warning: {path}: {count} samples beyond full scale were clipped in PCM_16; "
+              "--subtype FLOAT keeps them", file=sys.stderr)
     for _, message in report.failures:
         print(f"error: {message}", file=sys.stderr)
     print(
         f"{len(report.written)} enhanced ({report.seconds_of_audio:.1f} s of audio) into {arguments.output_dir}, "
-        f"{len(report.resampled)} resampled, {len(report.downmixed)} downmixed, {len(report.failures)} failed",
+        f"{len(report.resampled)} resampled, {len(report.downmixed)} downmixed, {len(report.clipped)} clipped, "
+        f"{len(report.failures)} failed",
         file=sys.stderr,
     )
     return 1 if report.failures else 0

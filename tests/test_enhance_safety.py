@@ -1,0 +1,76 @@
+"""`python -m imse.enhance` never loses a user's files and never clips or shortens in silence."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile
+
+from imse.checkpoint import save_checkpoint
+from imse.enhance import enhance_files
+from imse.enhance.__main__ import main
+from tests.dummies.audio_files import write_bad_inputs
+from tests.dummies.models import tiny_model
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    model = tiny_model()
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, {"generator": model.state_dict(), "model": "imse", "config": model.config.to_dict()})
+    return ["--checkpoint", str(path), "--trust-unknown-checkpoint"]
+
+
+def test_an_output_dir_that_is_the_input_dir_is_refused_before_any_work(tmp_path, checkpoint, capsys):
+    files = write_bad_inputs(tmp_path / "in")
+    before = files["good"].read_bytes()
+    assert main([str(tmp_path / "in"), *checkpoint, "--output-dir", str(tmp_path / "in")]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert files["good"].read_bytes() == before
+
+
+def test_an_output_path_through_a_link_to_the_inputs_is_refused(tmp_path, checkpoint, capsys):
+    write_bad_inputs(tmp_path / "in")
+    os.symlink(tmp_path / "in", tmp_path / "alias")
+    assert main([str(tmp_path / "in" / "good.wav"), *checkpoint, "--output-dir", str(tmp_path / "alias")]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+
+
+def test_an_output_dir_that_is_a_file_is_refused_up_front(tmp_path, checkpoint, capsys):
+    files = write_bad_inputs(tmp_path / "in")
+    (tmp_path / "taken").write_text("mine\n")
+    assert main([str(files["good"]), *checkpoint, "--output-dir", str(tmp_path / "taken")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "mine\n"
+
+
+def test_an_output_dir_that_cannot_be_made_is_refused_up_front(tmp_path, checkpoint, capsys):
+    """Below a file no directory can be made (read-only directories would not stop root, who runs CI)."""
+    files = write_bad_inputs(tmp_path / "in")
+    (tmp_path / "taken").write_text("mine\n")
+    assert main([str(files["good"]), *checkpoint, "--output-dir", str(tmp_path / "taken" / "out")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_threads_below_one_are_refused(tmp_path, checkpoint, threads):
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path), *checkpoint, "--output-dir", str(tmp_path / "out"), "--threads", threads])
+    assert stopped.value.code == 2
+
+
+def test_clipped_pcm16_samples_are_counted_and_float_keeps_them(tmp_path):
+    """A model whose output exceeds full scale: PCM_16 clips (and says how many), FLOAT does not."""
+    model = tiny_model()
+    square = np.sign(np.sin(2 * np.pi * 220 * np.arange(16_000) / 16_000)).astype(np.float32)
+    soundfile.write(tmp_path / "square.wav", square, 16_000, subtype="FLOAT")
+    with_clipping = enhance_files([tmp_path / "square.wav"], model, tmp_path / "pcm", progress=False)
+    kept = enhance_files([tmp_path / "square.wav"], model, tmp_path / "float", subtype="FLOAT", progress=False)
+    floating, _ = soundfile.read(tmp_path / "float" / "square.wav", dtype="float32")
+    beyond = int(np.count_nonzero(np.abs(floating) > 1.0))
+    assert beyond > 0  # the tiny random model does not keep a full-scale square within [-1, 1]
+    assert with_clipping.clipped == [(tmp_path / "pcm" / "square.wav", beyond)]
+    assert kept.clipped == []
+    assert np.abs(soundfile.read(tmp_path / "pcm" / "square.wav")[0]).max() <= 1.0
