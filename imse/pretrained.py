@@ -8,6 +8,7 @@ A file whose hash does not match is refused.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -82,6 +83,9 @@ class PretrainedBundle:
         return self._download(url or self.url, target)
 
     def _download(self, url: str, target: Path) -> Path:
+        """Download into a temporary file beside `target`, hashing as it arrives; only a file
+        whose SHA-256 matches is moved into place."""
+        digest = hashlib.sha256()
         try:
             with urllib.request.urlopen(url, timeout=60) as response:
                 total = int(response.headers.get("Content-Length") or 0) or None
@@ -90,15 +94,18 @@ class PretrainedBundle:
                 ) as progress:
                     while chunk := response.read(1 << 16):
                         stream.write(chunk)
+                        digest.update(chunk)
                         progress.update(len(chunk))
+                    if digest.hexdigest() != self.sha256:
+                        raise CheckpointError(
+                            f"{url}: downloaded SHA-256 {digest.hexdigest()} does not match bundle {self.name!r} "
+                            f"({self.sha256}); nothing was written to {target}. The server sent another file: "
+                            "check the bundle's pinned commit, or download it by hand and pass its path."
+                        )
         except (urllib.error.URLError, OSError) as error:
             raise CheckpointError(
                 f"could not download bundle {self.name!r} from {url} ({error}). If this machine is offline, "
                 f"download the file elsewhere and put it at {target} (or set ${CACHE_VARIABLE} to the "
                 "directory that holds it, or pass its path)."
             ) from error
-        try:
-            return self._check_hash(target)
-        except CheckpointError:
-            target.unlink(missing_ok=True)
-            raise
+        return target

@@ -46,6 +46,7 @@ def test_download_from_a_url_checks_the_hash(checkpoint_dir, tmp_path):
     with pytest.raises(CheckpointError, match="does not match bundle"):
         wrong.fetch(cache_dir=tmp_path / "other", url=source.as_uri())
     assert not (tmp_path / "other" / wrong.cache_path).exists(), "a bad download must not stay in the cache"
+    assert list((tmp_path / "other").rglob("*")) == [tmp_path / "other" / "imse"], "nor its temporary file"
 
 
 def test_offline_download_says_where_to_put_the_file(tmp_path):
