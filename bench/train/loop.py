@@ -43,6 +43,8 @@ from imse.unet import ModelConfig, SpeechEnhancementNet
 
 CHECKPOINT = "checkpoint_last.pt"
 BEST = "best.pt"
+TRAINABLE_REPRESENTATION = "compressed-polar"
+"""The front-end representation the recipe's losses are defined on (see imse.frontend)."""
 SUMMARY = "summary.json"
 CHECKPOINT_FORMAT = "bench.train/1"
 
@@ -173,13 +175,21 @@ class TrainResult:
 
 
 def model_config_for(config: TrainConfig) -> ModelConfig:
-    """The registered model's architecture with the config's overrides applied."""
+    """The registered model's architecture with the config's overrides applied.
+
+    The recipe's losses are defined on compressed magnitude and phase, so a model whose
+    declared front end takes another representation is refused here, before any work.
+    """
     base = registry.model(config.model).config
+    representation = base.front_end.representation
+    if representation != TRAINABLE_REPRESENTATION:
+        raise ConfigError(
+            f"model {config.model!r} takes a {representation!r} spectrum; the MetricGAN recipe of bench.train "
+            f"trains models on {TRAINABLE_REPRESENTATION!r} features only"
+        )
     if not config.model_overrides:
         return base
-    values = base.to_dict()
-    values.update(config.model_overrides)
-    return ModelConfig.from_dict(values)
+    return type(base).from_dict({**base.to_dict(), **config.model_overrides})
 
 
 def _load_initial_weights(generator: SpeechEnhancementNet, config: TrainConfig, model_config: ModelConfig) -> None:
@@ -245,7 +255,7 @@ class Trainer:
     def _build_networks(self, start_from_init: bool) -> None:
         """Both networks from the seed (the generator from --init if `start_from_init`), their AdamW and decay."""
         seed_everything(self.config.seed)
-        self.generator = SpeechEnhancementNet(self.model_config)
+        self.generator = self.model_config.build()
         self.discriminator = MetricDiscriminator(dropout=self.config.discriminator_dropout)
         if start_from_init:
             _load_initial_weights(self.generator, self.config, self.model_config)
@@ -311,7 +321,7 @@ class Trainer:
                 f"{path}: holds a {checkpoint['model']!r} model, not {self.config.model!r}; "
                 "resume with the run's own --model or start a new run directory"
             )
-        if ModelConfig.from_dict(checkpoint["config"]) != self.model_config:
+        if registry.config_from_dict(self.config.model, checkpoint["config"]) != self.model_config:
             raise CheckpointError(f"{path}: its architecture differs from {self.config.model!r} as configured now")
         if checkpoint["world_size"] != self.group.world_size:
             raise CheckpointError(
@@ -379,7 +389,7 @@ class Trainer:
     def train_step(self, clean: torch.Tensor, noisy: torch.Tensor) -> tuple[dict, dict]:
         """One discriminator and one generator update on a batch of normalised crops; (log row, timings)."""
         device = self.group.device
-        stft = self.model_config.stft
+        stft = self.model_config.front_end.stft
         started = time.perf_counter()
         clean, noisy = clean.to(device), noisy.to(device)
         clean_magnitude, clean_phase = magnitude_phase_stft(clean, stft)
