@@ -27,7 +27,6 @@ from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT, METRICS, VARIANTS
 from bench.metrics.statistics import BOOTSTRAP_RESAMPLES
 from bench.results import ORIGIN_INPUT, ORIGINS, SAMPLE_UTTERANCES, Measured, load_measured
-from bench.train.__main__ import paper_epoch_range
 from imse.atomic import atomic_write_text
 from imse.frontend import SAMPLE_RATE, SEGMENT_SIZE, STFTConfig
 
@@ -149,6 +148,8 @@ def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         for run in runs:
             rows.append({**base, "Weights": f"{run.system} on {_dataset_label(run.dataset)}",
                          **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}})
+    from bench.train.__main__ import paper_epoch_range  # imports bench.data: only when this table is made
+
     footnotes = [f"Params and GMACs are measured by bench.complexity (fvcore, {_one_second()}).",
                  "Metrics come from the weights named in each row: the authors' checkpoints where they exist, "
                  f"else our own training runs (smoke profile: minutes on a CPU, not the paper's {paper_epoch_range()} "
