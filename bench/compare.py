@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import BenchError, report_error
 from bench.evaluate import to_json
 from bench.metrics import OK
 from bench.metrics.statistics import BOOTSTRAP, paired_difference
@@ -77,6 +78,7 @@ def _report(comparison: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.compare`: parse, compare, print the report (and write the JSON); 2 on an error."""
     parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("a", type=Path, help="metrics table of system A")
     parser.add_argument("b", type=Path, help="metrics table of system B")
@@ -84,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         comparison = paired_comparison(arguments.a, arguments.b)
-    except TableError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except BenchError as error:
+        return report_error(error)
     if arguments.output:
         atomic_write_text(arguments.output, to_json(comparison))
     print(_report(comparison))

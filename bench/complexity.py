@@ -26,6 +26,7 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,19 +35,27 @@ import torch
 from tqdm import tqdm
 
 from bench.cpu_kernels import instruction_set
+from bench.errors import BenchError, report_error
 from bench.provenance import package_versions
+from imse.atomic import atomic_write_text
 from imse.dsp import analyse
 from imse.enhance import enhance
+from imse.frontend import SAMPLE_RATE, SEGMENT_SIZE
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.registry import registry
 from imse.unet import SpeechEnhancementNet
 
-SAMPLE_RATE = 16_000
 ONE_SECOND = 16_300
 """1 s of 16 kHz audio gives 161 frames, which the U-Net rejects; 16,300 samples give 164."""
-TRAINING_SEGMENT = 30_700
 SCALING_SECONDS = (1, 2, 4, 8, 16)
+LATENCY_SECONDS = 4.0
+"""Audio length of the latency and memory measurements (--latency-seconds)."""
+REPEATS = 5
+"""Timed runs per latency figure (--repeats)."""
 MEMORY_PROBES = 5
+GPU_REPEATS = 20
+"""CUDA-event timings behind the GPU forward time."""
+FORMATS = ("csv", "markdown")
 ALL_THREADS = os.cpu_count() or 1
 DATA_MOVEMENT = {
     "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "unsqueeze", "squeeze", "select", "slice",
@@ -237,7 +246,7 @@ def peak_memory_mb(model_name: str, seconds: float, mode: str, probes: int = MEM
     return PeakMemory(statistics.median(warm_calls), max(warm_calls), statistics.median(first_calls))
 
 
-def gpu_latency(model: SpeechEnhancementNet, samples: int, repeats: int = 20) -> float | None:
+def gpu_latency(model: SpeechEnhancementNet, samples: int, repeats: int = GPU_REPEATS) -> float | None:
     """Median forward time on the GPU with CUDA events, in seconds; None without a GPU."""
     if not torch.cuda.is_available():
         return None
@@ -278,12 +287,14 @@ class ComplexityRow:
     gpu_forward_s: float | None = None
 
 
-def measure(model_name: str, latency_seconds: float = 4.0, repeats: int = 5, memory: bool = True) -> ComplexityRow:
+def measure(
+    model_name: str, latency_seconds: float = LATENCY_SECONDS, repeats: int = REPEATS, memory: bool = True
+) -> ComplexityRow:
     """Parameters, MACs by both counters, latency at 1 and all threads in both modes, memory."""
     model = registry.build(model_name).eval()
     total, paper = parameter_counts(model)
     one_second = (fvcore_macs(model, ONE_SECOND), ptflops_macs(model, ONE_SECOND))
-    segment = (fvcore_macs(model, TRAINING_SEGMENT), ptflops_macs(model, TRAINING_SEGMENT))
+    segment = (fvcore_macs(model, SEGMENT_SIZE), ptflops_macs(model, SEGMENT_SIZE))
     difference = 100 * abs(one_second[0].total - one_second[1].total) / one_second[1].total
     row = ComplexityRow(
         model_name, total, paper, one_second[0].total, one_second[1].total, segment[0].total, segment[1].total,
@@ -299,11 +310,11 @@ def measure(model_name: str, latency_seconds: float = 4.0, repeats: int = 5, mem
         usage = peak_memory_mb(model_name, latency_seconds, "segmented")
         row.peak_memory_mb, row.peak_memory_mb_max = round(usage.median_mb, 1), round(usage.max_mb, 1)
         row.first_call_memory_mb = round(usage.first_call_mb, 1)
-    row.gpu_forward_s = gpu_latency(model, TRAINING_SEGMENT)
+    row.gpu_forward_s = gpu_latency(model, SEGMENT_SIZE)
     return row
 
 
-def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = 5) -> list[dict]:
+def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = REPEATS) -> list[dict]:
     """MACs (ptflops on the meta device, by block type) and single-pass latency for growing input lengths.
 
     Latency runs on all threads whatever the caller's torch setting, so that `bench.reproduce
@@ -328,6 +339,7 @@ def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats
 
 
 def machine_description() -> dict[str, str]:
+    """The machine the figures were measured on, for each row of the CSV."""
     return {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_count": str(os.cpu_count()),
@@ -342,7 +354,8 @@ def _flatten(row: ComplexityRow) -> dict:
     return values
 
 
-def write_table(rows: list[dict], output: Path | None, output_format: str, provenance: dict) -> str:
+def format_rows(rows: list[dict], output: Path | None, output_format: str, provenance: dict) -> str:
+    """Rows with the provenance columns appended, as CSV or Markdown; written atomically to `output` when given."""
     import pandas
 
     frame = pandas.DataFrame(rows)
@@ -350,45 +363,95 @@ def write_table(rows: list[dict], output: Path | None, output_format: str, prove
         frame[key] = value
     text = frame.to_markdown(index=False) if output_format == "markdown" else frame.to_csv(index=False)
     if output is not None:
-        from imse.atomic import atomic_write_text
-
         atomic_write_text(output, text)
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.complexity", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", nargs="+", default=None, help="registered models (default: all)")
-    parser.add_argument("--format", choices=("csv", "markdown"), default="csv")
-    parser.add_argument("--output", type=Path, help="write the table here (default: print it)")
-    parser.add_argument("--scaling-output", type=Path, help="also write MACs/latency against input length here")
-    parser.add_argument("--latency-seconds", type=float, default=4.0)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe (a fresh process)")
-    arguments = parser.parse_args(argv)
+class ComplexityError(BenchError):
+    """Options no measurement can use (an unregistered model, say)."""
 
-    names = arguments.model or registry.model_names()
+
+@dataclass(frozen=True)
+class ComplexityOptions:
+    """What `measure_complexity` measures and where it writes: the typed form of the command line."""
+
+    models: Sequence[str] = ()
+    """Registered model names; empty: all of them."""
+    output_format: str = "csv"
+    output: Path | None = None
+    scaling_output: Path | None = None
+    latency_seconds: float = LATENCY_SECONDS
+    repeats: int = REPEATS
+    memory: bool = True
+
+    def argv(self) -> list[str]:
+        """The command line that asks for these options (non-default ones only), recorded in the CSV."""
+        words = ["--model", *self.models] if self.models else []
+        optional = (("--format", self.output_format, "csv"), ("--output", self.output, None),
+                    ("--latency-seconds", self.latency_seconds, LATENCY_SECONDS),
+                    ("--repeats", self.repeats, REPEATS))
+        for flag, value, default in optional:
+            if value != default:
+                words += [flag, str(value)]
+        if not self.memory:
+            words.append("--no-memory")
+        if self.scaling_output is not None:
+            words += ["--scaling-output", str(self.scaling_output)]
+        return words
+
+
+def measure_complexity(options: ComplexityOptions, argv: list[str] | None = None) -> str:
+    """Measure every model of `options`, write the table (and the scaling table) where asked; returns the table text.
+
+    `argv` is the command line recorded in the provenance columns (default: `options.argv()`).
+    Raises ComplexityError for an unregistered model or an unknown format.
+    """
+    names = list(options.models) or registry.model_names()
+    if options.output_format not in FORMATS:
+        raise ComplexityError(f"unknown format {options.output_format!r}; choose one of {FORMATS}")
     try:
         for name in names:
             registry.model(name)
     except KeyError as error:
-        print(f"error: {error.args[0]}", file=sys.stderr)
-        return 2
+        raise ComplexityError(error.args[0] if error.args else str(error)) from None
     provenance = {
         "source": "measured",
-        "command": "python -m bench.complexity " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench.complexity " + " ".join(options.argv() if argv is None else argv),
         **machine_description(),
         "versions": " ".join(f"{k}={v}" for k, v in package_versions().items()),
     }
     rows = []
     for name in tqdm(names, desc="complexity", unit="model"):
-        rows.append(_flatten(measure(name, arguments.latency_seconds, arguments.repeats, not arguments.no_memory)))
+        rows.append(_flatten(measure(name, options.latency_seconds, options.repeats, options.memory)))
     if not torch.cuda.is_available():
         print("note: no CUDA device; GPU latency skipped", file=sys.stderr)
-    print(write_table(rows, arguments.output, arguments.format, provenance))
-    if arguments.scaling_output:
-        scaled = [row for name in names for row in scaling(name, repeats=arguments.repeats)]
-        write_table(scaled, arguments.scaling_output, "csv", provenance)
+    text = format_rows(rows, options.output, options.output_format, provenance)
+    if options.scaling_output:
+        scaled = [row for name in names for row in scaling(name, repeats=options.repeats)]
+        format_rows(scaled, options.scaling_output, "csv", provenance)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.complexity`: parse, measure, print the table; 2 on an error."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m bench.complexity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", nargs="+", action="extend", help="registered models (default: all)")
+    parser.add_argument("--format", choices=FORMATS, default="csv")
+    parser.add_argument("--output", type=Path, help="write the table here (default: print it)")
+    parser.add_argument("--scaling-output", type=Path, help="also write MACs/latency against input length here")
+    parser.add_argument("--latency-seconds", type=float, default=LATENCY_SECONDS)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe (a fresh process)")
+    arguments = parser.parse_args(argv)
+    options = ComplexityOptions(tuple(arguments.model or ()), arguments.format, arguments.output,
+                                arguments.scaling_output, arguments.latency_seconds, arguments.repeats,
+                                not arguments.no_memory)
+    try:
+        text = measure_complexity(options, argv)
+    except BenchError as error:
+        return report_error(error)
+    print(text)
     return 0
 
 

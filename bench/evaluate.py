@@ -40,7 +40,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench.metrics import DEFAULT_VARIANT, FAILED, METRICS, OK, VARIANTS, score_pair  # noqa: E402
+from bench.errors import BenchError, report_error  # noqa: E402
+from bench.metrics import DEFAULT_VARIANT, FAILED, METRICS, OK, VARIANTS, score_pair, wss_scale  # noqa: E402
 from bench.metrics.statistics import BOOTSTRAP, describe  # noqa: E402
 from bench.metrics.table import (  # noqa: E402
     TableError,
@@ -54,25 +55,16 @@ from bench.metrics.table import (  # noqa: E402
 from bench.provenance import package_versions  # noqa: E402
 from imse.atomic import atomic_write_text  # noqa: E402
 from imse.audio import AudioError, read_audio  # noqa: E402
+from imse.frontend import SAMPLE_RATE  # noqa: E402
 
-SAMPLE_RATE = 16_000
 CHECKPOINT_SECONDS = 10.0
 VARIANT_DESCRIPTIONS = {
     "loizou": "WSS on the [-1, 1] scale, as Loizou's composite.m (equals CMGAN's int16 path)",
     "upstream-float": "WSS divided by 32768 twice, as the MP-SENet/MUSE/IMSE evaluation scripts (inflated)",
 }
-# Words in imse.audio's AudioError messages -> failure kind; first match wins.
-_AUDIO_FAILURE_KINDS = (
-    ("no such file", "missing-file"),
-    ("channels", "multi-channel"),
-    ("sample rate", "wrong-sample-rate"),
-    ("cannot be read", "corrupt-file"),
-    ("is empty", "empty-file"),
-    ("NaN", "non-finite-samples"),
-)
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(BenchError, RuntimeError):
     """A run that cannot go on (bad arguments, --strict failure, inconsistent shards)."""
 
 
@@ -84,6 +76,14 @@ class Pair:
     clean: Path | None
     enhanced: Path | None
 
+    def missing(self) -> str | None:
+        """Why the pair cannot be scored as a pair ("no clean file for ..."), or None if both files exist."""
+        if self.clean is None:
+            return f"no clean file for enhanced {self.enhanced}"
+        if self.enhanced is None:
+            return f"no enhanced file for clean {self.clean}"
+        return None
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -94,6 +94,7 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str) -> Shard:
+        """K/N from the command line; argparse reports the error."""
         try:
             index, count = (int(part) for part in text.split("/"))
         except ValueError:
@@ -102,8 +103,44 @@ class Shard:
             raise argparse.ArgumentTypeError(f"--shard {text}: need 1 <= K <= N")
         return cls(index, count)
 
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
     def select(self, items: list) -> list:
+        """This shard's items of a sorted list."""
         return items[self.index - 1 :: self.count]
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """What `evaluate` scores and how: the typed form of `python -m bench.evaluate`'s options."""
+
+    clean_dir: Path
+    enhanced_dir: Path
+    output: Path
+    variant: str = DEFAULT_VARIANT
+    jobs: int = 1
+    shard: Shard | None = None
+    strict: bool = False
+    estoi: bool = False
+    narrowband_pesq: bool = False
+    quiet: bool = False
+
+    @property
+    def optional_measures(self) -> tuple[str, ...]:
+        """The optional table columns these options ask for."""
+        wanted = (("estoi", self.estoi), ("pesq_nb", self.narrowband_pesq))
+        return tuple(name for name, on in wanted if on)
+
+    def argv(self) -> list[str]:
+        """The command line that asks for these options, recorded in the summary as the command."""
+        words = ["--clean-dir", str(self.clean_dir), "--enhanced-dir", str(self.enhanced_dir),
+                 "--output", str(self.output), "--variant", self.variant, "--jobs", str(self.jobs)]
+        if self.shard is not None:
+            words += ["--shard", str(self.shard)]
+        flags = (("--strict", self.strict), ("--estoi", self.estoi), ("--narrowband-pesq", self.narrowband_pesq),
+                 ("--quiet", self.quiet))
+        return words + [flag for flag, on in flags if on]
 
 
 def _wav_files(directory: Path) -> dict[str, Path]:
@@ -131,23 +168,17 @@ def _failure(kind: str, message: str, variant: str) -> dict:
     return {"status": FAILED, "reason": f"{kind}: {message}", "variant": variant, "truncated_samples": 0}
 
 
-def _audio_failure_kind(error: AudioError) -> str:
-    text = str(error)
-    return next((kind for words, kind in _AUDIO_FAILURE_KINDS if words in text), "audio-error")
-
-
 def score_utterance(pair: Pair, variant: str, extended_stoi: bool, narrowband: bool) -> dict:
     """Score one pair from disk; every problem with the files becomes a failure, not an exception."""
-    if pair.clean is None:
-        return _failure("missing-pair", f"no clean file for enhanced {pair.enhanced}", variant)
-    if pair.enhanced is None:
-        return _failure("missing-pair", f"no enhanced file for clean {pair.clean}", variant)
+    missing = pair.missing()
+    if missing is not None:
+        return _failure("missing-pair", missing, variant)
     signals = []
     for path in (pair.clean, pair.enhanced):
         try:
             signals.append(read_audio(path, SAMPLE_RATE, allow_silent=True).samples)
         except AudioError as error:
-            return _failure(_audio_failure_kind(error), str(error), variant)
+            return _failure(error.kind, str(error), variant)
     return score_pair(*signals, SAMPLE_RATE, variant, extended_stoi=extended_stoi, narrowband=narrowband)
 
 
@@ -235,80 +266,100 @@ def _load_previous(output: Path, header: list[str], variant: str) -> list[dict]:
     return [row for row in rows if row["status"] == OK]
 
 
-def evaluate(arguments: argparse.Namespace, argv: list[str]) -> dict:
-    """Score (the shard of) a directory pair, resuming from an intact table; returns the summary."""
-    output = Path(arguments.output)
-    optional = tuple(
-        name for name, wanted in (("estoi", arguments.estoi), ("pesq_nb", arguments.narrowband_pesq)) if wanted
-    )
-    header = columns(optional)
-    pairs = pair_files(Path(arguments.clean_dir), Path(arguments.enhanced_dir))
-    all_utterances = [pair.utterance for pair in pairs]
-    if arguments.shard:
-        pairs = arguments.shard.select(pairs)
-    wanted = {pair.utterance for pair in pairs}
-    if arguments.strict:
-        for pair in pairs:
-            if pair.clean is None or pair.enhanced is None:
-                message = _failure_message(pair)
-                raise EvaluationError(f"--strict: {message}")
+def _check_options(options: ScoringOptions) -> None:
+    """Refuse options no run can use, before any file is read."""
+    if options.jobs < 1:
+        raise EvaluationError("--jobs must be at least 1")
+    try:
+        wss_scale(options.variant)
+    except ValueError as error:
+        raise EvaluationError(str(error)) from None
 
-    kept = [row for row in _load_previous(output, header, arguments.variant) if row["utterance"] in wanted]
+
+def _pairs_to_score(options: ScoringOptions) -> tuple[list[Pair], list[str]]:
+    """The pairs of this run (its shard) and every utterance of the directories (for the shard record)."""
+    pairs = pair_files(Path(options.clean_dir), Path(options.enhanced_dir))
+    all_utterances = [pair.utterance for pair in pairs]
+    if options.shard:
+        pairs = options.shard.select(pairs)
+    if options.strict:
+        for pair in pairs:
+            missing = pair.missing()
+            if missing is not None:
+                raise EvaluationError(f"--strict: {pair.utterance}: {missing}")
+    return pairs, all_utterances
+
+
+def _score_rows(options: ScoringOptions, todo: list[Pair], rows: dict[str, dict], header: list[str]) -> None:
+    """Score `todo` into `rows`, writing the table every few seconds and at the end."""
+    tasks = [(pair, options.variant, options.estoi, options.narrowband_pesq) for pair in todo]
+    last_write = time.monotonic()
+    progress = tqdm(total=len(tasks), desc="scoring", unit="utt", disable=options.quiet or not tasks)
+    try:
+        for utterance, scores in _run(tasks, options.jobs):
+            row = make_row(utterance, scores, header)
+            rows[utterance] = row
+            progress.update()
+            if options.strict and row["status"] != OK:
+                write_table(options.output, list(rows.values()), header)
+                raise EvaluationError(f"--strict: {utterance}: {row['reason']}")
+            if time.monotonic() - last_write > CHECKPOINT_SECONDS:
+                write_table(options.output, list(rows.values()), header)
+                last_write = time.monotonic()
+    finally:
+        progress.close()
+    write_table(options.output, list(rows.values()), header)
+
+
+def _shard_record(shard: Shard | None, all_utterances: list[str]) -> dict | None:
+    """The summary's "shard" entry: which slice, and of which utterance list."""
+    if shard is None:
+        return None
+    return {
+        "index": shard.index,
+        "count": shard.count,
+        "utterances_total": len(all_utterances),
+        "utterances_sha256": utterance_list_digest(all_utterances),
+    }
+
+
+def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
+    """Score (the shard of) a directory pair, resuming from an intact table; returns the summary.
+
+    Writes the table at `options.output` and its summary beside it. `argv` is the command line
+    recorded in the summary (default: the one `options.argv()` gives). Raises EvaluationError
+    or TableError when the run cannot go on.
+    """
+    _check_options(options)
+    output = Path(options.output)
+    header = columns(options.optional_measures)
+    pairs, all_utterances = _pairs_to_score(options)
+    wanted = {pair.utterance for pair in pairs}
+    kept = [row for row in _load_previous(output, header, options.variant) if row["utterance"] in wanted]
     rows = {row["utterance"]: row for row in kept}
     todo = [pair for pair in pairs if pair.utterance not in rows]
     if kept:
         print(f"resuming: {len(kept)} utterances already scored in {output}, {len(todo)} to score", file=sys.stderr)
-
-    tasks = [(pair, arguments.variant, arguments.estoi, arguments.narrowband_pesq) for pair in todo]
-    started = last_write = time.monotonic()
-    progress = tqdm(total=len(tasks), desc="scoring", unit="utt", disable=arguments.quiet or not tasks)
-    try:
-        for utterance, scores in _run(tasks, arguments.jobs):
-            row = make_row(utterance, scores, header)
-            rows[utterance] = row
-            progress.update()
-            if arguments.strict and row["status"] != OK:
-                write_table(output, list(rows.values()), header)
-                raise EvaluationError(f"--strict: {utterance}: {row['reason']}")
-            if time.monotonic() - last_write > CHECKPOINT_SECONDS:
-                write_table(output, list(rows.values()), header)
-                last_write = time.monotonic()
-    finally:
-        progress.close()
-    write_table(output, list(rows.values()), header)
+    started = time.monotonic()
+    _score_rows(options, todo, rows, header)
     scoring_seconds = time.monotonic() - started
-
-    shard = None
-    if arguments.shard:
-        shard = {
-            "index": arguments.shard.index,
-            "count": arguments.shard.count,
-            "utterances_total": len(all_utterances),
-            "utterances_sha256": utterance_list_digest(all_utterances),
-        }
     summary = summarise(
         list(rows.values()),
         header,
-        arguments.variant,
+        options.variant,
         {
-            "clean_dir": str(arguments.clean_dir),
-            "enhanced_dir": str(arguments.enhanced_dir),
+            "clean_dir": str(options.clean_dir),
+            "enhanced_dir": str(options.enhanced_dir),
             "sample_rate": SAMPLE_RATE,
-            "shard": shard,
-            "jobs": arguments.jobs,
-            "scored_now": len(tasks),
+            "shard": _shard_record(options.shard, all_utterances),
+            "jobs": options.jobs,
+            "scored_now": len(todo),
             "scoring_seconds": round(scoring_seconds, 3),
-            "command": _command_line(argv),
+            "command": _command_line(options.argv() if argv is None else argv),
         },
     )
     atomic_write_text(summary_path(output), to_json(summary))
     return summary
-
-
-def _failure_message(pair: Pair) -> str:
-    if pair.clean is None:
-        return f"{pair.utterance}: no clean file for enhanced {pair.enhanced}"
-    return f"{pair.utterance}: no enhanced file for clean {pair.clean}"
 
 
 def _run(tasks: list[tuple], jobs: int):
@@ -327,8 +378,13 @@ def _run(tasks: list[tuple], jobs: int):
                 future.cancel()
 
 
-def merge(shard_paths: list[Path], output: Path, argv: list[str]) -> dict:
-    """Join shard tables into one; refuse a missing or doubled shard or utterance."""
+def merge(shard_paths: list[Path], output: Path, argv: list[str] | None = None) -> dict:
+    """Join shard tables into one; refuse a missing or doubled shard or utterance; returns the summary.
+
+    `argv` is the command line recorded in the summary (default: `merge SHARD ... --output OUTPUT`).
+    """
+    if argv is None:
+        argv = ["merge", *map(str, shard_paths), "--output", str(output)]
     if not shard_paths:
         raise EvaluationError("merge: no shard tables given")
     rows: dict[str, dict] = {}
@@ -382,56 +438,63 @@ def merge(shard_paths: list[Path], output: Path, argv: list[str]) -> dict:
     return summary
 
 
-def _score_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """Scoring options at the top level; `merge` as a subcommand."""
+    scoring = argparse.ArgumentParser(
         prog="python -m bench.evaluate",
-        description="Score enhanced files against clean ones (PESQ, CSIG, CBAK, COVL, segSNR, STOI). "
-        "'python -m bench.evaluate merge --help' joins shards.",
+        description="Score enhanced files against clean ones (" + ", ".join(name.upper() for name in METRICS)
+        + "). 'python -m bench.evaluate merge --help' joins shards.",
     )
-    parser.add_argument("--clean-dir", required=True, type=Path)
-    parser.add_argument("--enhanced-dir", required=True, type=Path, help="enhanced (or noisy) .wav files")
-    parser.add_argument("--output", required=True, type=Path, help="the per-utterance CSV")
-    parser.add_argument("--variant", choices=sorted(VARIANTS), default=DEFAULT_VARIANT, help="composite variant")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--shard", type=Shard.parse, help="score slice K of N (1-based), e.g. 1/4")
-    parser.add_argument("--strict", action="store_true", help="stop at the first failure")
-    parser.add_argument("--estoi", action="store_true", help="add an extended STOI column")
-    parser.add_argument("--narrowband-pesq", action="store_true", help="add a P.862 narrowband (8 kHz) column")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+    scoring.add_argument("--clean-dir", type=Path, help="required to score")
+    scoring.add_argument("--enhanced-dir", type=Path, help="enhanced (or noisy) .wav files; required to score")
+    scoring.add_argument("--output", type=Path, help="the per-utterance CSV; required to score")
+    scoring.add_argument("--variant", choices=list(VARIANTS), default=DEFAULT_VARIANT, help="composite variant")
+    scoring.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    scoring.add_argument("--shard", type=Shard.parse, help="score slice K of N (1-based), e.g. 1/4")
+    scoring.add_argument("--strict", action="store_true", help="stop at the first failure")
+    scoring.add_argument("--estoi", action="store_true", help="add an extended STOI column")
+    scoring.add_argument("--narrowband-pesq", action="store_true", help="add a P.862 narrowband (8 kHz) column")
+    scoring.add_argument("--quiet", action="store_true", help="no progress bar")
+    commands = scoring.add_subparsers(dest="command", metavar="[merge]")
+    merging = commands.add_parser("merge", help="join shard tables; refuse missing or doubled ones",
+                                  description="Join shard tables; refuse missing or doubled ones.")
+    merging.add_argument("shards", nargs="+", type=Path)
+    merging.add_argument("--output", required=True, type=Path)
+    return scoring
 
 
-def _merge_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.evaluate merge", description="Join shard tables; refuse missing or doubled ones."
+def _scoring_options(command_line: argparse.ArgumentParser, arguments: argparse.Namespace) -> ScoringOptions:
+    """The typed options of a scoring command line; a missing directory or output is a usage error."""
+    missing = [flag for flag, value in (("--clean-dir", arguments.clean_dir), ("--enhanced-dir",
+               arguments.enhanced_dir), ("--output", arguments.output)) if value is None]
+    if missing:
+        command_line.error("the following arguments are required: " + ", ".join(missing))
+    return ScoringOptions(
+        arguments.clean_dir, arguments.enhanced_dir, arguments.output, arguments.variant, arguments.jobs,
+        arguments.shard, arguments.strict, arguments.estoi, arguments.narrowband_pesq, arguments.quiet,
     )
-    parser.add_argument("shards", nargs="+", type=Path)
-    parser.add_argument("--output", required=True, type=Path)
-    return parser
+
+
+def closing_line(output: Path, summary: dict) -> str:
+    """One line on a finished table: counts, variant and the mean of each measure."""
+    means = "  ".join(f"{name.upper()} {summary['metrics'][name]['mean']:.3f}" for name in METRICS)
+    return (f"{output}: {summary['ok']} ok, {summary['failures']} failed, {summary['truncated']} truncated "
+            f"[{summary['variant']}]  {means}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.evaluate`: parse, score or merge, print the closing line; 2 on an error."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command_line = parser()
+    arguments = command_line.parse_args(argv)
     try:
-        if argv[:1] == ["merge"]:
-            arguments = _merge_parser().parse_args(argv[1:])
+        if arguments.command == "merge":
             summary = merge(arguments.shards, arguments.output, argv)
-            output = arguments.output
         else:
-            arguments = _score_parser().parse_args(argv)
-            if arguments.jobs < 1:
-                raise EvaluationError("--jobs must be at least 1")
-            summary = evaluate(arguments, argv)
-            output = arguments.output
-    except (EvaluationError, TableError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    means = "  ".join(f"{name.upper()} {summary['metrics'][name]['mean']:.3f}" for name in METRICS)
-    print(
-        f"{output}: {summary['ok']} ok, {summary['failures']} failed, {summary['truncated']} truncated "
-        f"[{summary['variant']}]  {means}",
-        file=sys.stderr,
-    )
+            summary = evaluate(_scoring_options(command_line, arguments), argv)
+    except BenchError as error:
+        return report_error(error)
+    print(closing_line(arguments.output, summary), file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,15 +17,19 @@ import numpy as np
 import torch
 
 from bench.cpu_kernels import instruction_set
+from bench.errors import BenchError
+from bench.metrics import DEFAULT_VARIANT, VARIANTS
 from bench.provenance import command_line, package_versions
-from bench.results import measured_table, provenance_path
+from bench.results import ORIGIN_INPUT, ORIGIN_UPSTREAM, SAMPLE_UTTERANCES, measured_table, provenance_path
 from imse.atomic import atomic_write_text
 from imse.audio import write_audio
 from imse.enhance import enhance_files, find_inputs
+from imse.frontend import SAMPLE_RATE
 from imse.loading import LoadedModel, load_model
 
+SEED = 1234
+"""The seed of bench.reproduce's training runs and of bench.regress's trained baseline."""
 REPORTED_SYSTEMS = {"imse-vb-3.399": "IMSE", "imse-vb-3.373": "IMSE (v1)", "muse-vb": "MUSE", "noisy": "Noisy"}
-VARIANTS = ("loizou", "upstream-float")
 
 
 SHARED_VARIABLE = "IMSE_BENCH_SHARED"
@@ -53,8 +56,9 @@ class TestSet:
 def sample_test_set(shared: Path) -> TestSet:
     """The 12 real VoiceBank+DEMAND test pairs in ../shared."""
     root = shared / "vbdmd-sample"
-    return TestSet("vbdmd-sample", root / "clean", root / "noisy",
-                   "12 VoiceBank+DEMAND test pairs (16 kHz copies from CMGAN), ../shared/vbdmd-sample")
+    description = (f"{SAMPLE_UTTERANCES} VoiceBank+DEMAND test pairs ({SAMPLE_RATE // 1000} kHz copies from CMGAN), "
+                   "../shared/vbdmd-sample")
+    return TestSet("vbdmd-sample", root / "clean", root / "noisy", description)
 
 
 def export_test_split(data: str, name: str, work: Path) -> TestSet:
@@ -67,8 +71,8 @@ def export_test_split(data: str, name: str, work: Path) -> TestSet:
     if not manifest.exists():
         count = 0
         for utterance in source.utterances(TEST):
-            write_audio(target / "clean" / f"{utterance.id}.wav", utterance.clean, 16_000, "FLOAT")
-            write_audio(target / "noisy" / f"{utterance.id}.wav", utterance.noisy, 16_000, "FLOAT")
+            write_audio(target / "clean" / f"{utterance.id}.wav", utterance.clean, SAMPLE_RATE, "FLOAT")
+            write_audio(target / "noisy" / f"{utterance.id}.wav", utterance.noisy, SAMPLE_RATE, "FLOAT")
             count += 1
         atomic_write_text(manifest, json.dumps({"data": data, "source": source.name, "utterances": count}) + "\n")
     return TestSet(name, target / "clean", target / "noisy", f"test split of {data!r} ({source.name})")
@@ -94,7 +98,7 @@ def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: s
     if todo:
         report = enhance_files(todo, loaded.model, output, mode, subtype="FLOAT")
         if report.failures:
-            raise RuntimeError("enhancement failed for: " + "; ".join(message for _, message in report.failures))
+            raise PipelineError("enhancement failed for: " + "; ".join(message for _, message in report.failures))
     return output
 
 
@@ -105,14 +109,10 @@ def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant
     Scoring happens in `scratch`, a directory keyed like the enhanced audio (by weights and
     code), where it resumes safely; only complete tables and summaries reach results/.
     """
-    from bench.evaluate import main as evaluate
-    from bench.evaluate import summary_path
+    from bench.evaluate import ScoringOptions, evaluate, summary_path
 
     scratch = scratch / f"{variant}.csv"
-    arguments = ["--clean-dir", str(test_set.clean), "--enhanced-dir", str(enhanced), "--output", str(scratch),
-                 "--variant", variant, "--jobs", str(jobs), "--quiet"]
-    if evaluate(arguments) != 0:
-        raise RuntimeError(f"python -m bench.evaluate {shlex.join(arguments)} failed")
+    evaluate(ScoringOptions(test_set.clean, enhanced, scratch, variant, jobs, quiet=True))
     output = measured_table(results, test_set.name, system, variant)
     for source, target in ((scratch, output), (summary_path(scratch), summary_path(output))):
         atomic_write_text(target, source.read_text())
@@ -133,7 +133,7 @@ def record_provenance(results: Path, test_set: TestSet, system: str, origin: str
 def evaluate_weights(checkpoint: str, test_set: TestSet, results: Path, work: Path, system: str, origin: str,
                      **details) -> None:
     """Load weights (bundle or file), enhance the test set, score both variants, record provenance."""
-    loaded = load_model(checkpoint, trust_unknown=origin != "upstream checkpoint")
+    loaded = load_model(checkpoint, trust_unknown=origin != ORIGIN_UPSTREAM)
     enhanced = enhance_test_set(loaded, test_set, work)
     for variant in VARIANTS:
         score(test_set, enhanced, results, system, variant, enhanced.with_name(enhanced.name + "-scores"))
@@ -146,21 +146,25 @@ def evaluate_noisy(test_set: TestSet, results: Path, work: Path) -> None:
     """The Noisy row: the unprocessed input scored as if it were enhanced."""
     for variant in VARIANTS:
         score(test_set, test_set.noisy, results, "noisy", variant, work / "enhanced" / test_set.name / "noisy-scores")
-    record_provenance(results, test_set, "noisy", "input", model=None)
+    record_provenance(results, test_set, "noisy", ORIGIN_INPUT, model=None)
 
 
 def per_utterance_improvement(results: Path, dataset: str, system: str, metric: str = "pesq") -> np.ndarray:
     """metric(system) - metric(noisy) per utterance, over utterances scored ok for both."""
     import pandas
 
-    enhanced = pandas.read_csv(measured_table(results, dataset, system, "loizou")).set_index("utterance")
-    noisy = pandas.read_csv(measured_table(results, dataset, "noisy", "loizou")).set_index("utterance")
+    enhanced = pandas.read_csv(measured_table(results, dataset, system, DEFAULT_VARIANT)).set_index("utterance")
+    noisy = pandas.read_csv(measured_table(results, dataset, "noisy", DEFAULT_VARIANT)).set_index("utterance")
     both = enhanced.merge(noisy, left_index=True, right_index=True, how="inner", suffixes=("_system", "_noisy"))
     both = both[(both["status_system"] == "ok") & (both["status_noisy"] == "ok")]
     return (both[f"{metric}_system"] - both[f"{metric}_noisy"]).to_numpy()
 
 
-class Skip(Exception):
+class PipelineError(BenchError, RuntimeError):
+    """A step that failed (enhancement of some files, say); the message says which."""
+
+
+class Skip(BenchError):
     """A step that cannot run here, with the reason to print."""
 
 
@@ -168,18 +172,18 @@ def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Pat
     """Train (or resume) one model with bench.train on this process's torch threads; returns the best checkpoint.
 
     The run directory is keyed by the thread count too: a run resumed on other threads would
-    not end where an uninterrupted one does.
+    not end where an uninterrupted one does. Raises what `bench.train.loop.train` raises.
     """
-    from bench.train.__main__ import main as train
+    from bench.train.__main__ import paper_epoch_range
+    from bench.train.config import profile_config
+    from bench.train.loop import RunOptions, train
 
     if profile == "paper" and not torch.cuda.is_available():
-        raise Skip(f"training {model} at the paper profile: it needs a GPU (100-200 epochs); none is present")
+        raise Skip(f"training {model} at the paper profile: it needs a GPU ({paper_epoch_range()} epochs); "
+                   "none is present")
     run = runs / f"{model}-{profile}-seed{seed}-threads{torch.get_num_threads()}"
-    arguments = ["--model", model, "--data", data, "--profile", profile, "--out", str(run), "--seed", str(seed)]
-    if (run / "config.json").exists():
-        arguments.append("--resume")
-    if train(arguments) != 0:
-        raise RuntimeError(f"python -m bench.train {shlex.join(arguments)} failed")
+    config = profile_config(profile, model, data, seed=seed)
+    print(train(config, RunOptions(run_dir=run, resume=(run / "config.json").exists())).report())
     best = run / "best.pt"
     if not best.exists():
         raise Skip(f"evaluating trained {model}: the run kept no best checkpoint (no finite validation PESQ)")

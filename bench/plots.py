@@ -11,10 +11,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas  # noqa: E402
 
+from bench.metrics import DEFAULT_VARIANT  # noqa: E402
 from bench.pipeline import per_utterance_improvement  # noqa: E402
 from bench.results import ORIGIN_INPUT, load_measured  # noqa: E402
-from bench.tables import thread_count_label  # noqa: E402
-from imse.audio import SAMPLE_RATE  # noqa: E402
+from bench.tables import test_set_size, thread_count_label  # noqa: E402
+from imse.frontend import SAMPLE_RATE  # noqa: E402
 
 
 def _save(figure: plt.Figure, output: Path, name: str) -> list[Path]:
@@ -42,7 +43,7 @@ def efficiency_frontier(results: Path, output: Path, dataset: str = "vbdmd-sampl
     reported = pandas.read_csv(results / "reported.csv").dropna(subset=["pesq"])
     complexity = pandas.read_csv(results / "complexity.csv").set_index("model")
     measured = [m for m in load_measured(results)
-                if m.variant == "loizou" and m.origin != ORIGIN_INPUT and m.dataset == dataset]
+                if m.variant == DEFAULT_VARIANT and m.origin != ORIGIN_INPUT and m.dataset == dataset]
     figure, (by_parameters, by_macs) = plt.subplots(1, 2, figsize=(11, 4.2))
     points = []
     for record in reported.dropna(subset=["params_m"]).itertuples():
@@ -64,7 +65,7 @@ def efficiency_frontier(results: Path, output: Path, dataset: str = "vbdmd-sampl
     frontier = _pareto(points)
     by_parameters.plot(*zip(*frontier, strict=True), color="tab:blue", linewidth=1, label="frontier")
     by_parameters.set(xscale="log", xlabel="parameters (M, log scale)", ylabel="wideband PESQ",
-                      title="PESQ against size (grey: reported on the 824 test set)")
+                      title=f"PESQ against size (grey: reported on the {test_set_size()} test set)")
     by_macs.set(xlabel="GMACs per second of audio (fvcore)", ylabel="wideband PESQ",
                 title=f"PESQ against compute (measured on {dataset})")
     by_parameters.legend(loc="lower right", fontsize=8)
@@ -74,7 +75,7 @@ def efficiency_frontier(results: Path, output: Path, dataset: str = "vbdmd-sampl
 def improvement_distributions(results: Path, output: Path, systems: tuple[str, ...] = ("imse-vb-3.399", "muse-vb"),
                               ) -> list[Path]:
     """Per-utterance PESQ improvement over the noisy input, per system and dataset."""
-    measured = {(m.dataset, m.system) for m in load_measured(results) if m.variant == "loizou"}
+    measured = {(m.dataset, m.system) for m in load_measured(results) if m.variant == DEFAULT_VARIANT}
     datasets = sorted({dataset for dataset, system in measured if system in systems and (dataset, "noisy") in measured})
     figure, axes = plt.subplots(1, max(1, len(datasets)), figsize=(5 * max(1, len(datasets)), 4), squeeze=False)
     for axis, dataset in zip(axes[0], datasets, strict=False):
@@ -108,7 +109,8 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
         by_block.annotate(model, (sum(where) / len(where), 0), xytext=(0, -24), textcoords="offset points",
                           xycoords=("data", "axes fraction"), ha="center", fontsize=8)
     by_block.set(ylabel="GMACs per second of input (ptflops)",
-                 title="MACs per second by block type, input 1-16 s: flat = linear in length")
+                 title=f"MACs per second by block type, input {frame['seconds'].min()}-{frame['seconds'].max()} s: "
+                       "flat = linear in length")
     by_block.legend(fontsize=7, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.13))
     for model in models:
         rows = frame[frame["model"] == model]

@@ -17,18 +17,20 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from bench import pipeline
+from bench.errors import BenchError, report_error
+from bench.metrics import DEFAULT_VARIANT, METRICS
 from bench.metrics.table import read_table
 from imse.atomic import atomic_write_text
 from imse.loading import load_model
 
 BASELINES = Path("results") / "baselines"
-METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi")
 
 OFFICIAL_TOLERANCES = {"pesq": 2e-3, "csig": 5e-3, "cbak": 5e-3, "covl": 5e-3, "ssnr": 2e-2, "stoi": 1e-3}
 """Inference of fixed weights is deterministic on a CPU; these allow for other CPUs' float rounding only."""
@@ -47,6 +49,7 @@ class Check:
 
     @property
     def name(self) -> str:
+        """`weights@test_set`, the baseline's file name."""
         return f"{self.weights.replace(':', '-')}@{self.test_set}"
 
 
@@ -57,10 +60,15 @@ CHECKS = (
     Check("muse-vb", "vb-mini", OFFICIAL_TOLERANCES),
     Check("train:imse", "vb-mini", TRAINED_TOLERANCES),
 )
-SEED = 1234
+SEED = pipeline.SEED
+
+
+class RegressError(BenchError):
+    """A regression run asked for something it must not do (a partial baseline, say)."""
 
 
 def _test_set(name: str, work: Path, limit: int | None) -> pipeline.TestSet:
+    """The named test set, or a directory of symlinks to its first `limit` pairs."""
     if name == "vbdmd-sample":
         shared = os.environ.get(pipeline.SHARED_VARIABLE)
         if not shared:
@@ -88,7 +96,8 @@ def measure(check: Check, work: Path, limit: int | None = None) -> dict[str, dic
         weights = str(pipeline.train_run(weights.split(":", 1)[1], "smoke", SEED, "vb-mini", work / "runs"))
     loaded = load_model(weights, trust_unknown=check.weights.startswith("train:"))
     enhanced = pipeline.enhance_test_set(loaded, test_set, work)
-    table = pipeline.score(test_set, enhanced, work / "results", check.name, "loizou", work / "scores" / check.name)
+    table = pipeline.score(test_set, enhanced, work / "results", check.name, DEFAULT_VARIANT,
+                           work / "scores" / check.name)
     rows, _ = read_table(table)
     return {row["utterance"]: {"status": row["status"], **{m: row[m] for m in METRICS}} for row in rows}
 
@@ -123,11 +132,12 @@ def compare(check: Check, baseline: dict, fresh: dict[str, dict], complete: bool
 
 
 def baseline_document(check: Check, fresh: dict[str, dict]) -> dict:
+    """The baseline JSON of a check: its settings, the versions, and every utterance's metrics (NaN as null)."""
     from bench.cpu_kernels import instruction_set
     from bench.provenance import package_versions
 
     return {
-        "check": check.name, "weights": check.weights, "test_set": check.test_set, "variant": "loizou",
+        "check": check.name, "weights": check.weights, "test_set": check.test_set, "variant": DEFAULT_VARIANT,
         "seed": SEED if check.weights.startswith("train:") else None, "tolerances": check.tolerances,
         "source": "measured by python -m bench.regress --update", "versions": package_versions(),
         "cpu_instruction_set": instruction_set(),
@@ -136,46 +146,70 @@ def baseline_document(check: Check, fresh: dict[str, dict]) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.regress", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", nargs="+", choices=[check.name for check in CHECKS], help="default: all")
-    parser.add_argument("--limit", type=int, help="only the first N utterances of each test set")
-    parser.add_argument("--update", action="store_true", help="rewrite the baselines from this run, on purpose")
-    parser.add_argument("--baselines", type=Path, default=BASELINES)
-    arguments = parser.parse_args(argv)
-    checks = [check for check in CHECKS if not arguments.check or check.name in arguments.check]
+@dataclass
+class Outcome:
+    """What a regression run found: differences beyond tolerance, and checks that could not run here."""
+
+    checked: int = 0
+    failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def run_checks(checks: Sequence[Check], baselines: Path = BASELINES, limit: int | None = None,
+               update: bool = False) -> Outcome:
+    """Measure each check afresh (one torch thread, a temporary directory) and compare it with its baseline.
+
+    With `update` the baselines are rewritten from this run instead. Raises RegressError for
+    `update` with `limit` (a partial baseline).
+    """
+    if update and limit:
+        raise RegressError("--update with --limit would write a partial baseline")
     # One torch thread: the float rounding of enhancement and training then does not depend on
     # the machine's core count, and the baselines (made so) reproduce wherever CI runs.
     torch.set_num_threads(1)
-    failures, skipped = [], []
+    outcome = Outcome()
     with tempfile.TemporaryDirectory(prefix="imse-regress-") as temporary:
         work = Path(temporary)
         for check in checks:
             print(f"==> {check.name}", file=sys.stderr, flush=True)
             try:
-                fresh = measure(check, work, arguments.limit)
+                fresh = measure(check, work, limit)
             except pipeline.Skip as reason:
-                skipped.append(f"{check.name}: {reason}")
+                outcome.skipped.append(f"{check.name}: {reason}")
                 continue
-            path = arguments.baselines / f"{check.name}.json"
-            if arguments.update:
-                if arguments.limit:
-                    print("error: --update with --limit would write a partial baseline", file=sys.stderr)
-                    return 2
+            outcome.checked += 1
+            path = baselines / f"{check.name}.json"
+            if update:
                 atomic_write_text(path, json.dumps(baseline_document(check, fresh), indent=2) + "\n")
                 print(f"updated {path}", file=sys.stderr)
-                continue
-            if not path.exists():
-                failures.append(f"{check.name}: no baseline at {path}; create it with --update")
-                continue
-            failures.extend(compare(check, json.loads(path.read_text()), fresh, arguments.limit is None))
-    for line in skipped:
+            elif not path.exists():
+                outcome.failures.append(f"{check.name}: no baseline at {path}; create it with --update")
+            else:
+                outcome.failures.extend(compare(check, json.loads(path.read_text()), fresh, limit is None))
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.regress`: run the checks; 1 when a number moved, 2 on an error."""
+    parser = argparse.ArgumentParser(prog="python -m bench.regress", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", nargs="+", action="extend", choices=[check.name for check in CHECKS],
+                        help="default: all")
+    parser.add_argument("--limit", type=int, help="only the first N utterances of each test set")
+    parser.add_argument("--update", action="store_true", help="rewrite the baselines from this run, on purpose")
+    parser.add_argument("--baselines", type=Path, default=BASELINES)
+    arguments = parser.parse_args(argv)
+    checks = [check for check in CHECKS if not arguments.check or check.name in arguments.check]
+    try:
+        outcome = run_checks(checks, arguments.baselines, arguments.limit, arguments.update)
+    except BenchError as error:
+        return report_error(error)
+    for line in outcome.skipped:
         print(f"skipped: {line}", file=sys.stderr)
-    if failures:
-        print(f"REGRESSION: {len(failures)} difference(s) beyond tolerance:", file=sys.stderr)
-        print("\n".join(f"  {line}" for line in failures), file=sys.stderr)
+    if outcome.failures:
+        print(f"REGRESSION: {len(outcome.failures)} difference(s) beyond tolerance:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in outcome.failures), file=sys.stderr)
         return 1
-    print(f"ok: {len(checks) - len(skipped)} checks within tolerance, {len(skipped)} skipped", file=sys.stderr)
+    print(f"ok: {outcome.checked} checks within tolerance, {len(outcome.skipped)} skipped", file=sys.stderr)
     return 0
 
 

@@ -27,7 +27,10 @@ from pathlib import Path
 import torch
 
 from bench import pipeline
+from bench.errors import BenchError, report_error
+from bench.metrics import DEFAULT_VARIANT
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table
+from bench.train.config import PROFILES
 from imse.atomic import atomic_write_text
 from imse.checkpoint import CheckpointError
 from imse.registry import registry
@@ -42,9 +45,11 @@ class Log:
         self.skipped: list[str] = []
 
     def step(self, message: str) -> None:
+        """Announce a step as it starts."""
         print(f"==> {message}", file=sys.stderr, flush=True)
 
     def skip(self, message: str) -> None:
+        """Announce a step left out, and keep it for the closing summary."""
         print(f"skipped: {message}", file=sys.stderr, flush=True)
         self.skipped.append(message)
 
@@ -71,8 +76,8 @@ def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
     comparisons = []
     for test_set in test_sets:
         for system_a, system_b in COMPARISONS:
-            table_a = measured_table(results, test_set.name, system_a, "loizou")
-            table_b = measured_table(results, test_set.name, system_b, "loizou")
+            table_a = measured_table(results, test_set.name, system_a, DEFAULT_VARIANT)
+            table_b = measured_table(results, test_set.name, system_b, DEFAULT_VARIANT)
             if table_a.exists() and table_b.exists():
                 comparison = paired_comparison(table_a, table_b)
                 comparisons.append({"system_a": system_a, "system_b": system_b, "dataset": test_set.name,
@@ -80,20 +85,16 @@ def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
     atomic_write_text(results / "significance.json", to_json(comparisons))
 
 
-def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:
-    log = Log()
-    work = pipeline.work_dir()
-    print(f"seed {seed}; profile {profile}; {torch.get_num_threads()} torch thread(s); results in {results}; "
-          f"audio and runs in {work}", file=sys.stderr)
-    if skip_complexity:
-        log.skip("complexity: --skip-complexity")
-    else:
-        from bench.complexity import main as complexity
+def _complexity(results: Path, models: list[str]) -> None:
+    """complexity.csv and complexity_scaling.csv of `models`, three timed repeats each."""
+    from bench.complexity import ComplexityOptions, measure_complexity
 
-        log.step("complexity of " + ", ".join(models))
-        complexity(["--model", *models, "--output", str(results / "complexity.csv"), "--repeats", "3",
-                    "--scaling-output", str(results / "complexity_scaling.csv")])
-    test_sets = _test_sets(data, work, log)
+    print(measure_complexity(ComplexityOptions(models, output=results / "complexity.csv", repeats=3,
+                                               scaling_output=results / "complexity_scaling.csv")))
+
+
+def _evaluate_bundles(test_sets: list[pipeline.TestSet], results: Path, work: Path, log: Log) -> None:
+    """The Noisy row and every registered bundle on every test set; a bundle whose weights are absent is skipped."""
     for test_set in test_sets:
         log.step(f"scoring the noisy input of {test_set.name}")
         pipeline.evaluate_noisy(test_set, results, work)
@@ -103,7 +104,11 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
                 pipeline.evaluate_weights(bundle, test_set, results, work, bundle, ORIGIN_UPSTREAM)
             except CheckpointError as error:
                 log.skip(f"bundle {bundle}: {error}")
-    training_data = data if profile == "paper" and data else "vb-mini"
+
+
+def _train_and_evaluate(models: list[str], profile: str, seed: int, training_data: str,
+                        test_sets: list[pipeline.TestSet], results: Path, work: Path, log: Log) -> None:
+    """Train each model (or skip it, saying why) and evaluate its best checkpoint on every test set."""
     for model in models:
         log.step(f"training {model} ({profile} profile, seed {seed}) on {training_data}")
         try:
@@ -115,6 +120,26 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
             log.step(f"evaluating trained {model} on {test_set.name}")
             pipeline.evaluate_weights(str(best), test_set, results, work, f"trained-{model}", ORIGIN_TRAINED,
                                       seed=seed, profile=profile, training_data=training_data, run=str(best.parent))
+
+
+def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:
+    """Every step of the main job into `results`; returns the log of what was skipped.
+
+    A step that fails raises (a BenchError, or the training and checkpoint layers' own errors).
+    """
+    log = Log()
+    work = pipeline.work_dir()
+    print(f"seed {seed}; profile {profile}; {torch.get_num_threads()} torch thread(s); results in {results}; "
+          f"audio and runs in {work}", file=sys.stderr)
+    if skip_complexity:
+        log.skip("complexity: --skip-complexity")
+    else:
+        log.step("complexity of " + ", ".join(models))
+        _complexity(results, models)
+    test_sets = _test_sets(data, work, log)
+    _evaluate_bundles(test_sets, results, work, log)
+    training_data = data if profile == "paper" and data else "vb-mini"
+    _train_and_evaluate(models, profile, seed, training_data, test_sets, results, work, log)
     log.step("significance, tables and plots")
     _significance(results, test_sets)
     write_tables_and_plots(results)
@@ -122,11 +147,11 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
 
 
 def write_tables_and_plots(results: Path) -> None:
+    """tables.csv, tables.md and tables.tex under results/tables, and the plots under results/plots."""
     from bench import plots, tables
 
     for output_format, suffix in (("csv", "csv"), ("markdown", "md"), ("latex", "tex")):
-        tables.main(["--format", output_format, "--results", str(results),
-                     "--output", str(results / "tables" / f"tables.{suffix}")])
+        tables.write_tables(results, output_format, output=results / "tables" / f"tables.{suffix}")
     plots.efficiency_frontier(results, results / "plots")
     plots.improvement_distributions(results, results / "plots")
     if (results / "complexity_scaling.csv").exists():
@@ -134,12 +159,14 @@ def write_tables_and_plots(results: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.reproduce`: parse, run every step, print what was skipped."""
     parser = argparse.ArgumentParser(prog="python -m bench.reproduce", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=("smoke", "paper"), default="smoke")
+    parser.add_argument("--profile", choices=PROFILES, default="smoke")
     parser.add_argument("--data", help="a VoiceBank+DEMAND source for the full test set (and paper training)")
     parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--model", nargs="+", help="models to measure and train (default: all registered)")
+    parser.add_argument("--seed", type=int, default=pipeline.SEED)
+    parser.add_argument("--model", nargs="+", action="extend",
+                        help="models to measure and train (default: all registered)")
     parser.add_argument("--skip-complexity", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for enhancement and training (default 1: see above); "
@@ -147,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     models = arguments.model or registry.model_names()
     torch.set_num_threads(arguments.threads)
-    log = run(arguments.profile, arguments.data, arguments.results, arguments.seed, models,
-              arguments.skip_complexity)
+    try:
+        log = run(arguments.profile, arguments.data, arguments.results, arguments.seed, models,
+                  arguments.skip_complexity)
+    except BenchError as error:
+        return report_error(error)
     print(f"\ndone; seed {arguments.seed}. Tables: {arguments.results / 'tables'}; plots: "
           f"{arguments.results / 'plots'}", file=sys.stderr)
     if log.skipped:

@@ -20,6 +20,10 @@ from pathlib import Path
 ORIGIN_INPUT = "input"
 ORIGIN_UPSTREAM = "upstream checkpoint"
 ORIGIN_TRAINED = "our training run"
+ORIGINS = (ORIGIN_INPUT, ORIGIN_UPSTREAM, ORIGIN_TRAINED)
+"""Where a scored system's audio came from, in the order the tables list them."""
+SAMPLE_UTTERANCES = 12
+"""How many VoiceBank+DEMAND test pairs the `vbdmd-sample` dataset (../shared/vbdmd-sample) holds."""
 
 
 @dataclass(frozen=True)
@@ -35,18 +39,22 @@ class Measured:
 
     @property
     def origin(self) -> str:
+        """One of ORIGINS, from the provenance file ("unknown" without one)."""
         return self.provenance.get("origin", "unknown")
 
     def mean(self, metric: str) -> float | None:
+        """The summary's mean of `metric`; None where it is absent or undefined."""
         value = self.summary["metrics"].get(metric, {}).get("mean")
         return None if value is None else float(value)
 
 
 def measured_table(results: Path, dataset: str, system: str, variant: str) -> Path:
+    """results/measured/<dataset>/<system>.<variant>.csv"""
     return results / "measured" / dataset / f"{system}.{variant}.csv"
 
 
 def provenance_path(results: Path, dataset: str, system: str) -> Path:
+    """results/measured/<dataset>/<system>.provenance.json"""
     return results / "measured" / dataset / f"{system}.provenance.json"
 
 

@@ -13,34 +13,39 @@ environments alone.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas
 
-from bench.results import ORIGIN_INPUT, Measured, load_measured
+from bench.complexity import GPU_REPEATS, LATENCY_SECONDS, MEMORY_PROBES, ONE_SECOND
+from bench.errors import BenchError, report_error
+from bench.metrics import DEFAULT_VARIANT, METRICS, VARIANTS
+from bench.metrics.statistics import BOOTSTRAP_RESAMPLES
+from bench.results import ORIGIN_INPUT, ORIGINS, SAMPLE_UTTERANCES, Measured, load_measured
 from imse.atomic import atomic_write_text
-from imse.audio import SAMPLE_RATE
+from imse.frontend import SAMPLE_RATE, SEGMENT_SIZE, STFTConfig
 
-METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi")
+FORMATS = ("latex", "csv", "markdown")
 METRIC_LABELS = {"pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "ssnr": "SSNR", "stoi": "STOI"}
 TABLES = ("main", "ablation", "complexity", "scaling", "metric-variants", "significance")
 MEASURED_FILES = {"complexity": "complexity.csv", "scaling": "complexity_scaling.csv"}
 """Tables that need a file of `bench.complexity`; left out, with a note, when it is absent."""
 ABLATION_MODELS = ("imse", "imse-de", "imse-taylor", "muse")
-DATASET_LABELS = {
-    "vbdmd-sample": "VB+DEMAND sample (12)",
-    "vbdmd-test": "VB+DEMAND test (824)",
-    "vb-mini": "VB-mini test",
-}
 HIGHER_IS_BETTER = {*METRIC_LABELS.values()}
 LOWER_IS_BETTER = {"Params (M)", "Params", "Params, paper convention", "GMACs / 1 s", "GMACs / segment",
                    "Peak memory (MiB)", "GPU forward, segment (ms)"}
 """Besides these, every "RTF ..." column of the complexity table."""
 RTF_COLUMN = re.compile(r"^(segmented|full)_(\d+)thread_rtf$")
 """complexity.csv's real-time factors, one per inference mode and thread count."""
+
+
+class TablesError(BenchError):
+    """Tables that cannot be made from this results directory (no reported.csv, say)."""
 
 
 class Table:
@@ -53,8 +58,27 @@ class Table:
         self.footnotes = footnotes
 
 
+@functools.cache
+def test_set_size() -> int:
+    """The VoiceBank+DEMAND test set's utterance count (bench.data is imported only when a table needs it)."""
+    from bench.data.utterance import FULL_CORPUS_COUNTS, TEST
+
+    return FULL_CORPUS_COUNTS[TEST]
+
+
 def _dataset_label(dataset: str) -> str:
-    return DATASET_LABELS.get(dataset, dataset)
+    """How a dataset is named in a table, with its utterance count where it is fixed."""
+    labels = {
+        "vbdmd-sample": f"VB+DEMAND sample ({SAMPLE_UTTERANCES})",
+        "vbdmd-test": f"VB+DEMAND test ({test_set_size()})",
+        "vb-mini": "VB-mini test",
+    }
+    return labels.get(dataset, dataset)
+
+
+def _one_second() -> str:
+    """'16,300 samples = 164 frames': what the complexity tables call 1 s."""
+    return f"{ONE_SECOND:,} samples = {STFTConfig().frames(ONE_SECOND)} frames"
 
 
 def _parameters(results: Path) -> dict[str, float]:
@@ -65,12 +89,12 @@ def _parameters(results: Path) -> dict[str, float]:
     return dict(zip(frame["model"], frame["parameters"] / 1e6, strict=True))
 
 
-def main_table(results: Path, variant: str = "loizou") -> Table:
+def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     """Reported rows, then measured rows per dataset, with deltas against the reported row."""
     reported = pandas.read_csv(results / "reported.csv")
     rows = []
     for record in reported.itertuples(index=False):
-        rows.append({"System": record.system, "Origin": "reported", "Data": "VB+DEMAND test (824)",
+        rows.append({"System": record.system, "Origin": "reported", "Data": _dataset_label("vbdmd-test"),
                      "Params (M)": record.params_m,
                      **{METRIC_LABELS[m]: getattr(record, m) for m in METRICS}})
     by_system = {record.system: record for record in reported.itertuples(index=False)}
@@ -86,24 +110,26 @@ def main_table(results: Path, variant: str = "loizou") -> Table:
             row["Delta PESQ"] = measured.mean("pesq") - reported_row.pesq
         rows.append(row)
     footnotes = [
-        "reported: as published (see results/reported.csv for each source), on the full 824-utterance test set.",
+        "reported: as published (see results/reported.csv for each source), on the full "
+        f"{test_set_size()}-utterance test set.",
         f"measured: scored by this harness with the `{variant}` composite variant on the data named in the row; "
         "Noisy is the unprocessed input.",
         "Published CSIG/CBAK/COVL of MP-SENet, MUSE and IMSE used the doubly scaled WSS (`upstream-float`) "
         "and are about 0.08 higher than `loizou` scoring; see the metric-variants table.",
         "Delta PESQ: measured minus reported for the same weights, on VoiceBank+DEMAND data only; a sample of "
-        "12 utterances is not the test set.",
+        f"{SAMPLE_UTTERANCES} utterances is not the test set.",
     ]
     return Table("main", pandas.DataFrame(rows), "Reported and measured results on VoiceBank+DEMAND", footnotes)
 
 
 def _measured(results: Path, variant: str) -> list[Measured]:
-    order = {"input": 0, "upstream checkpoint": 1, "our training run": 2}
+    """Measured systems of one variant, by dataset, then origin (input, upstream, ours), then name."""
+    order = {origin: index for index, origin in enumerate(ORIGINS)}
     found = [m for m in load_measured(results) if m.variant == variant]
-    return sorted(found, key=lambda m: (m.dataset, order.get(m.origin, 3), m.system))
+    return sorted(found, key=lambda m: (m.dataset, order.get(m.origin, len(ORIGINS)), m.system))
 
 
-def ablation_table(results: Path, variant: str = "loizou") -> Table:
+def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     """The four embedding/attention pairs: complexity and whatever metrics exist."""
     present = (results / MEASURED_FILES["complexity"]).exists()
     complexity = _complexity_frame(results).set_index("model") if present else None
@@ -122,9 +148,12 @@ def ablation_table(results: Path, variant: str = "loizou") -> Table:
         for run in runs:
             rows.append({**base, "Weights": f"{run.system} on {_dataset_label(run.dataset)}",
                          **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}})
-    footnotes = ["Params and GMACs are measured by bench.complexity (fvcore, 16,300 samples = 164 frames).",
+    from bench.train.__main__ import paper_epoch_range  # imports bench.data: only when this table is made
+
+    footnotes = [f"Params and GMACs are measured by bench.complexity (fvcore, {_one_second()}).",
                  "Metrics come from the weights named in each row: the authors' checkpoints where they exist, "
-                 "else our own training runs (smoke profile: minutes on a CPU, not the paper's 100-200 epochs)."]
+                 f"else our own training runs (smoke profile: minutes on a CPU, not the paper's {paper_epoch_range()} "
+                 "epochs)."]
     return Table("ablation", pandas.DataFrame(rows), "Ablation: IMSE is MUSE with two blocks swapped", footnotes)
 
 
@@ -161,22 +190,37 @@ def complexity_table(results: Path) -> Table:
     gpu_measured = "gpu_forward_s" in frame and frame["gpu_forward_s"].notna().any()
     if gpu_measured:
         rows["GPU forward, segment (ms)"] = 1000 * frame["gpu_forward_s"]
-    machine = f"{frame['machine'].iloc[0]}, {frame['cpu_count'].iloc[0]} cores"
-    footnotes = [
-        "Measured by `python -m bench.complexity`. MACs of the network on its (magnitude, phase) input, "
-        "STFT excluded; 1 s = 16,300 samples (164 frames); segment = 30,700 samples.",
-        "The paper convention leaves out the IDConv 1x1 projections (inferred: the paper's 0.427M is IMSE's "
-        "427,619 truncated).",
-        f"RTF: median wall time over audio duration (--latency-seconds, 4 s by default), after a warm-up, on "
-        f"{machine}; segmented is the authors' inference in 30,700-sample segments, full is one pass. "
-        "complexity.csv also has each p90.",
-        "Peak memory: resident memory one segmented enhancement adds "
-        "over the loaded model after a warm-up call, median of 5 fresh processes; complexity.csv also has the "
-        "maximum and the first call, which pages in library kernels (about 200 MiB).",
-    ]
+    footnotes = _complexity_footnotes(results, frame)
     if gpu_measured:
-        footnotes.append(f"GPU forward: median of 20 CUDA-event timings on {frame['gpu'].iloc[0]}, batch 1.")
+        footnotes.append(f"GPU forward: median of {GPU_REPEATS} CUDA-event timings on {frame['gpu'].iloc[0]}, batch 1.")
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
+
+
+def _paper_convention_note(results: Path, frame: pandas.DataFrame) -> str:
+    """The footnote on the paper's parameter convention, with the paper's and our IMSE count where both exist."""
+    note = "The paper convention leaves out the IDConv 1x1 projections (inferred"
+    reported = pandas.read_csv(results / "reported.csv").set_index("system")
+    imse = frame.loc[frame["model"] == "imse", "parameters_paper_convention"]
+    if "IMSE" not in reported.index or imse.empty:
+        return note + ")."
+    return f"{note}: the paper's {reported.loc['IMSE', 'params_m']:g}M is IMSE's {int(imse.iloc[0]):,} truncated)."
+
+
+def _complexity_footnotes(results: Path, frame: pandas.DataFrame) -> list[str]:
+    """How complexity.csv was measured: lengths, conventions, timing and memory, from bench.complexity's settings."""
+    machine = f"{frame['machine'].iloc[0]}, {frame['cpu_count'].iloc[0]} cores"
+    return [
+        "Measured by `python -m bench.complexity`. MACs of the network on its (magnitude, phase) input, "
+        f"STFT excluded; 1 s = {ONE_SECOND:,} samples ({STFTConfig().frames(ONE_SECOND)} frames); "
+        f"segment = {SEGMENT_SIZE:,} samples.",
+        _paper_convention_note(results, frame),
+        f"RTF: median wall time over audio duration (--latency-seconds, {LATENCY_SECONDS:g} s by default), after a "
+        f"warm-up, on {machine}; segmented is the authors' inference in {SEGMENT_SIZE:,}-sample segments, full is "
+        "one pass. complexity.csv also has each p90.",
+        "Peak memory: resident memory one segmented enhancement adds "
+        f"over the loaded model after a warm-up call, median of {MEMORY_PROBES} fresh processes; complexity.csv also "
+        "has the maximum and the first call, which pages in library kernels (about 200 MiB).",
+    ]
 
 
 def scaling_table(results: Path) -> Table:
@@ -223,6 +267,7 @@ def metric_variants_table(results: Path) -> Table:
 
 
 def significance_table(results: Path) -> Table:
+    """Every paired comparison of results/significance.json, one row per metric."""
     path = results / "significance.json"
     comparisons = json.loads(path.read_text()) if path.exists() else []
     rows = []
@@ -237,11 +282,12 @@ def significance_table(results: Path) -> Table:
                          "Mean A - B": statistics["mean_difference"], "95% CI low": low, "95% CI high": high,
                          "Wilcoxon p": statistics.get("wilcoxon_p"), "n": comparison["paired_utterances"]})
     footnotes = ["Paired over utterances scored ok for both systems: mean difference, 95% paired bootstrap CI "
-                 "(10,000 resamples, fixed seed) and the Wilcoxon signed-rank p-value."]
+                 f"({BOOTSTRAP_RESAMPLES:,} resamples, fixed seed) and the Wilcoxon signed-rank p-value."]
     return Table("significance", pandas.DataFrame(rows), "Paired comparisons between systems", footnotes)
 
 
-def build(name: str, results: Path, variant: str = "loizou") -> Table:
+def build(name: str, results: Path, variant: str = DEFAULT_VARIANT) -> Table:
+    """One of TABLES by name."""
     builders = {
         "main": lambda: main_table(results, variant),
         "ablation": lambda: ablation_table(results, variant),
@@ -297,12 +343,14 @@ def _escape(text: str) -> str:
 
 
 def latex_document(tables: list[Table]) -> str:
+    """A standalone LaTeX document of the tables."""
     body = "\n".join(to_latex(table) for table in tables)
     return ("\\documentclass{article}\n\\usepackage[margin=1.5cm,landscape]{geometry}\n\\usepackage{booktabs}\n"
             "\\usepackage{graphicx}\n\\begin{document}\n" + body + "\\end{document}\n")
 
 
 def render(tables: list[Table], output_format: str, fragment: bool = False) -> str:
+    """The tables as LaTeX (a document, or table environments with `fragment`), Markdown or CSV text."""
     if output_format == "latex":
         return "".join(to_latex(t) for t in tables) if fragment else latex_document(tables)
     if output_format == "markdown":
@@ -311,31 +359,53 @@ def render(tables: list[Table], output_format: str, fragment: bool = False) -> s
     return "\n".join(t.frame.assign(table=t.name).to_csv(index=False) for t in tables)
 
 
+def write_tables(
+    results: Path,
+    output_format: str = "markdown",
+    names: Sequence[str] | None = None,
+    variant: str = DEFAULT_VARIANT,
+    fragment: bool = False,
+    output: Path | None = None,
+) -> str:
+    """The tables of `results` (default: all of TABLES) in one format; written to `output` when given.
+
+    A table whose bench.complexity file is absent is left out with a note on stderr. Returns
+    the text. Raises TablesError without results/reported.csv or for an unknown table or format.
+    """
+    if not (results / "reported.csv").exists():
+        raise TablesError(f"{results}/reported.csv not found; run from the repository root or pass --results")
+    unknown = sorted(set(names or ()) - set(TABLES)) + ([output_format] if output_format not in FORMATS else [])
+    if unknown:
+        raise TablesError(f"unknown table or format {unknown}; tables are {TABLES}, formats {FORMATS}")
+    names = list(names or TABLES)
+    missing = [name for name in names if name in MEASURED_FILES and not (results / MEASURED_FILES[name]).exists()]
+    for name in missing:
+        print(f"note: table {name!r} left out: {results / MEASURED_FILES[name]} is absent; run "
+              "python -m bench.complexity (see its --output and --scaling-output) or nox -s reproduce", file=sys.stderr)
+    tables = [build(name, results, variant) for name in names if name not in missing]
+    text = render(tables, output_format, fragment)
+    if output is not None:
+        atomic_write_text(output, text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.tables`: parse, write the tables (to stdout without --output); 2 on an error."""
     parser = argparse.ArgumentParser(prog="python -m bench.tables", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--format", choices=("latex", "csv", "markdown"), default="markdown")
-    parser.add_argument("--table", choices=TABLES, action="append", help="one table (repeatable; default: all)")
+    parser.add_argument("--format", choices=FORMATS, default="markdown")
+    parser.add_argument("--table", choices=TABLES, nargs="+", action="extend",
+                        help="tables to write (repeatable; default: all)")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--variant", choices=("loizou", "upstream-float"), default="loizou")
+    parser.add_argument("--variant", choices=list(VARIANTS), default=DEFAULT_VARIANT)
     parser.add_argument("--fragment", action="store_true", help="LaTeX table environments only, no document")
     arguments = parser.parse_args(argv)
-    if not (arguments.results / "reported.csv").exists():
-        print(f"error: {arguments.results}/reported.csv not found; run from the repository root or pass --results",
-              file=sys.stderr)
-        return 2
-    names = arguments.table or list(TABLES)
-    missing = [name for name in names
-               if name in MEASURED_FILES and not (arguments.results / MEASURED_FILES[name]).exists()]
-    for name in missing:
-        print(f"note: table {name!r} left out: {arguments.results / MEASURED_FILES[name]} is absent; run "
-              "python -m bench.complexity (see its --output and --scaling-output) or nox -s reproduce", file=sys.stderr)
-    names = [name for name in names if name not in missing]
-    tables = [build(name, arguments.results, arguments.variant) for name in names]
-    text = render(tables, arguments.format, arguments.fragment)
-    if arguments.output:
-        atomic_write_text(arguments.output, text)
-    else:
+    try:
+        text = write_tables(arguments.results, arguments.format, arguments.table, arguments.variant,
+                            arguments.fragment, arguments.output)
+    except BenchError as error:
+        return report_error(error)
+    if arguments.output is None:
         sys.stdout.write(text)
     return 0
 

@@ -20,7 +20,19 @@ from imse.frontend import SAMPLE_RATE
 
 
 class AudioError(ValueError):
-    """A file that cannot be used as it is. The message names the file and the fix."""
+    """A file that cannot be used as it is. The message names the file and the fix.
+
+    `kind` is a short stable tag of what is wrong (as `bench.metrics.MetricFailure` has), so
+    that callers classify the failure by it and never by the wording of the message.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __reduce__(self):  # rebuilt from both arguments, e.g. when it crosses a process boundary
+        return type(self), (self.kind, self.message)
 
 
 @dataclass(frozen=True)
@@ -65,16 +77,18 @@ def read_audio(
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError("missing-file", f"{path}: no such file")
     try:
         samples, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
-        raise AudioError(f"{path}: cannot be read as audio ({error}); is the header corrupt?") from error
+        message = f"{path}: cannot be read as audio ({error}); is the header corrupt?"
+        raise AudioError("corrupt-file", message) from error
     channels = samples.shape[1]
     downmixed = None
     if channels > 1:
         if not downmix:
             raise AudioError(
+                "multi-channel",
                 f"{path}: has {channels} channels; speech enhancement here is mono. "
                 "Pass downmix=True (--downmix on the command line) to average the channels."
             )
@@ -82,20 +96,21 @@ def read_audio(
         downmixed = channels
     samples = np.ascontiguousarray(samples[:, 0])
     if samples.size == 0:
-        raise AudioError(f"{path}: is empty (0 samples)")
+        raise AudioError("empty-file", f"{path}: is empty (0 samples)")
     if not np.all(np.isfinite(samples)):
-        raise AudioError(f"{path}: contains NaN or infinite samples")
+        raise AudioError("non-finite-samples", f"{path}: contains NaN or infinite samples")
     original = None
     if file_rate != sample_rate:
         if not resample_to_rate:
             raise AudioError(
+                "wrong-sample-rate",
                 f"{path}: sample rate is {file_rate} Hz, expected {sample_rate} Hz; resample it first "
                 "(or pass resample_to_rate=True)"
             )
         samples = resample(samples, file_rate, sample_rate)
         original = file_rate
     if not allow_silent and not np.any(samples):
-        raise AudioError(f"{path}: is all zeros (silent); there is nothing to enhance or score")
+        raise AudioError("silent-file", f"{path}: is all zeros (silent); there is nothing to enhance or score")
     return Audio(samples, sample_rate, path, original, downmixed)
 
 

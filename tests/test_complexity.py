@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 from bench import complexity
@@ -134,3 +135,15 @@ def test_scaling_latency_runs_on_all_threads_whatever_the_caller_set(monkeypatch
         torch.set_num_threads(previous)
     assert threads_used == [os.cpu_count(), os.cpu_count()]
     assert [row["latency_threads"] for row in rows] == [os.cpu_count(), os.cpu_count()]
+
+
+def test_reproduce_options_record_the_command_reproduce_always_recorded(tmp_path):
+    options = complexity.ComplexityOptions(("imse", "muse"), output=tmp_path / "c.csv", repeats=3,
+                                           scaling_output=tmp_path / "s.csv")
+    assert options.argv() == ["--model", "imse", "muse", "--output", str(tmp_path / "c.csv"), "--repeats", "3",
+                              "--scaling-output", str(tmp_path / "s.csv")]
+
+
+def test_the_library_function_refuses_an_unknown_model_with_a_typed_error():
+    with pytest.raises(complexity.ComplexityError, match="no-such-model"):
+        complexity.measure_complexity(complexity.ComplexityOptions(("no-such-model",)))

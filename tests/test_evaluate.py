@@ -310,3 +310,28 @@ def test_sample_noisy_row_through_the_command_line(shared_dir, tmp_path):
     for row in rows:
         for name, tolerance in PYTHON_LOG_TOLERANCE.items():
             assert abs(row[name] - log[row["utterance"]][name]) <= tolerance, (row["utterance"], name)
+
+
+def test_scoring_options_stand_for_the_command_line_that_asks_for_them():
+    options = evaluate.ScoringOptions(Path("c"), Path("e"), Path("o.csv"), "upstream-float", 2, quiet=True)
+    assert options.argv() == ["--clean-dir", "c", "--enhanced-dir", "e", "--output", "o.csv",
+                              "--variant", "upstream-float", "--jobs", "2", "--quiet"]
+    every = evaluate.ScoringOptions(Path("c"), Path("e"), Path("o.csv"), "loizou", 3, evaluate.Shard(2, 4),
+                                    strict=True, estoi=True, narrowband_pesq=True, quiet=True)
+    for wanted in (options, every):
+        parser = evaluate.parser()
+        assert evaluate._scoring_options(parser, parser.parse_args(wanted.argv())) == wanted
+
+
+@pytest.mark.parametrize(("change", "message"), [({"jobs": 0}, "--jobs"), ({"variant": "nope"}, "unknown composite")])
+def test_the_library_function_refuses_bad_options_with_a_typed_error(tmp_path, change, message):
+    options = evaluate.ScoringOptions(tmp_path, tmp_path, tmp_path / "o.csv", **change)
+    with pytest.raises(evaluate.EvaluationError, match=message):
+        evaluate.evaluate(options)
+
+
+def test_audio_errors_are_classified_by_their_kind_not_their_wording(tmp_path):
+    write_wav(tmp_path / "clean" / "u.wav", speech_like(seconds=1.0))
+    write_stereo_wav(tmp_path / "enhanced" / "u.wav", speech_like(seconds=1.0))
+    pair = evaluate.Pair("u", tmp_path / "clean" / "u.wav", tmp_path / "enhanced" / "u.wav")
+    assert evaluate.score_utterance(pair, "loizou", False, False)["reason"].startswith("multi-channel: ")

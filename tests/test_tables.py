@@ -122,3 +122,20 @@ def test_plots_are_written_as_png_and_pdf(results, tmp_path):
                + plots.complexity_scaling(results, tmp_path))
     assert sorted(path.suffix for path in written) == [".pdf", ".pdf", ".pdf", ".png", ".png", ".png"]
     assert all(path.stat().st_size > 1000 for path in written)
+
+
+def test_write_tables_is_the_library_under_the_command(results, tmp_path):
+    with pytest.raises(tables.TablesError, match="reported.csv not found"):
+        tables.write_tables(tmp_path)
+    text = tables.write_tables(results, "csv", ["main", "significance"], output=tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text() == text and ",main\n" in text and ",ablation\n" not in text
+
+
+@pytest.mark.parametrize("selection", [["--table", "main", "significance"],
+                                       ["--table", "main", "--table", "significance"]])
+def test_imse_bench_dispatches_to_the_module_and_table_selection_takes_both_styles(results, selection, capsys):
+    from bench.cli import main as imse_bench
+
+    assert imse_bench(["tables", "--format", "csv", "--results", str(results), *selection]) == 0
+    text = capsys.readouterr().out
+    assert text == tables.write_tables(results, "csv", ["main", "significance"])

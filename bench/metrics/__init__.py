@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.metrics.composite import DEFAULT_VARIANT, VARIANTS, composite_measures, segmental_snr, wss_scale
 from bench.metrics.pesq_stoi import MetricFailure, narrowband_pesq, stoi, wideband_pesq
+from imse.frontend import SAMPLE_RATE
 
 __all__ = [
     "DEFAULT_VARIANT",
@@ -20,6 +21,7 @@ __all__ = [
     "MetricFailure",
     "VARIANTS",
     "score_pair",
+    "wss_scale",
 ]
 
 #: The per-utterance measures, in the order of the output columns.
@@ -35,10 +37,45 @@ def _as_signal(samples: np.ndarray, name: str) -> np.ndarray:
     return signal
 
 
+def _attempt(failures: list[MetricFailure], measure, *arguments, **options) -> float:
+    """The measure's value, or NaN with its failure appended to `failures`."""
+    try:
+        return measure(*arguments, **options)
+    except MetricFailure as failure:
+        failures.append(failure)
+        return float("nan")
+
+
+def _composite_and_snr(
+    clean: np.ndarray, enhanced: np.ndarray, sample_rate: int, pesq: float, variant: str,
+    failures: list[MetricFailure],
+) -> dict[str, float]:
+    """CSIG, CBAK, COVL (when PESQ is finite) and segmental SNR of eps-offset signals, failures appended."""
+    result: dict[str, float] = {}
+    if math.isfinite(pesq):
+        scores = composite_measures(clean, enhanced, sample_rate, pesq, variant)
+        if math.isfinite(scores.csig):
+            result.update(csig=scores.csig, cbak=scores.cbak, covl=scores.covl)
+        else:
+            failures.append(
+                MetricFailure(
+                    "composite-undefined",
+                    f"LLR {scores.llr:.4g}, WSS {scores.wss:.4g}, segSNR {scores.segmental_snr:.4g} "
+                    "(no LPC model in over 5 % of frames)",
+                )
+            )
+        result["ssnr"] = scores.segmental_snr
+    else:
+        result["ssnr"] = segmental_snr(clean, enhanced, sample_rate)
+    if not math.isfinite(result["ssnr"]):
+        failures.append(MetricFailure("ssnr-undefined", "segmental SNR is NaN (signal shorter than one frame?)"))
+    return result
+
+
 def score_pair(
     clean: np.ndarray,
     enhanced: np.ndarray,
-    sample_rate: int = 16_000,
+    sample_rate: int = SAMPLE_RATE,
     variant: str = DEFAULT_VARIANT,
     *,
     extended_stoi: bool = False,
@@ -67,50 +104,16 @@ def score_pair(
     # digital silence (exact zeros, common in PCM_16 outputs) has a defined LPC model instead
     # of a NaN LLR. PESQ and STOI see the signals as they are.
     eps = np.finfo(np.float64).eps
-    clean_offset, enhanced_offset = clean + eps, enhanced + eps
 
-    nan = float("nan")
-    result: dict = dict.fromkeys(METRICS, nan)
+    result: dict = dict.fromkeys(METRICS, float("nan"))
     failures: list[MetricFailure] = []
-
-    try:
-        result["pesq"] = wideband_pesq(clean, enhanced, sample_rate)
-    except MetricFailure as failure:
-        failures.append(failure)
-    if math.isfinite(result["pesq"]):
-        scores = composite_measures(clean_offset, enhanced_offset, sample_rate, result["pesq"], variant)
-        if math.isfinite(scores.csig):
-            result.update(csig=scores.csig, cbak=scores.cbak, covl=scores.covl)
-        else:
-            failures.append(
-                MetricFailure(
-                    "composite-undefined",
-                    f"LLR {scores.llr:.4g}, WSS {scores.wss:.4g}, segSNR {scores.segmental_snr:.4g} "
-                    "(no LPC model in over 5 % of frames)",
-                )
-            )
-        result["ssnr"] = scores.segmental_snr
-    else:
-        result["ssnr"] = segmental_snr(clean_offset, enhanced_offset, sample_rate)
-    if not math.isfinite(result["ssnr"]):
-        failures.append(MetricFailure("ssnr-undefined", "segmental SNR is NaN (signal shorter than one frame?)"))
-
-    try:
-        result["stoi"] = stoi(clean, enhanced, sample_rate)
-    except MetricFailure as failure:
-        failures.append(failure)
+    result["pesq"] = _attempt(failures, wideband_pesq, clean, enhanced, sample_rate)
+    result.update(_composite_and_snr(clean + eps, enhanced + eps, sample_rate, result["pesq"], variant, failures))
+    result["stoi"] = _attempt(failures, stoi, clean, enhanced, sample_rate)
     if extended_stoi:
-        result["estoi"] = nan
-        try:
-            result["estoi"] = stoi(clean, enhanced, sample_rate, extended=True)
-        except MetricFailure as failure:
-            failures.append(failure)
+        result["estoi"] = _attempt(failures, stoi, clean, enhanced, sample_rate, extended=True)
     if narrowband:
-        result["pesq_nb"] = nan
-        try:
-            result["pesq_nb"] = narrowband_pesq(clean, enhanced, sample_rate)
-        except MetricFailure as failure:
-            failures.append(failure)
+        result["pesq_nb"] = _attempt(failures, narrowband_pesq, clean, enhanced, sample_rate)
 
     result["status"] = FAILED if failures else OK
     result["reason"] = "; ".join(str(failure) for failure in failures)

@@ -163,13 +163,15 @@ def levinson_durbin(lags: np.ndarray) -> np.ndarray:
 
 def log_likelihood_ratio_per_frame(clean: np.ndarray, processed: np.ndarray, sample_rate: int) -> np.ndarray:
     """LLR of each frame: log(a_p R_c a_p^T / a_c R_c a_c^T), R_c the clean autocorrelation matrix."""
+    return _llr_of_frames(*_power_spectra_of_pair(clean, processed, sample_rate), sample_rate)
+
+
+def _power_spectra_of_pair(clean: np.ndarray, processed: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Power spectra of the windowed frames of both signals (checked to be a 1-D equal-length pair)."""
     _check_pair(clean, processed)
     size = fft_size(sample_rate)
-    return _llr_of_frames(
-        power_spectra(windowed_frames(clean, sample_rate), size),
-        power_spectra(windowed_frames(processed, sample_rate), size),
-        sample_rate,
-    )
+    return (power_spectra(windowed_frames(clean, sample_rate), size),
+            power_spectra(windowed_frames(processed, sample_rate), size))
 
 
 def _llr_of_frames(clean_power: np.ndarray, processed_power: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -258,14 +260,7 @@ def weighted_spectral_slope_per_frame(
     `scale` multiplies both waveforms first; it matters only through the 1e-10 energy floor
     (see `VARIANTS`).
     """
-    _check_pair(clean, processed)
-    size = fft_size(sample_rate)
-    return _wss_of_frames(
-        power_spectra(windowed_frames(clean, sample_rate), size),
-        power_spectra(windowed_frames(processed, sample_rate), size),
-        sample_rate,
-        scale,
-    )
+    return _wss_of_frames(*_power_spectra_of_pair(clean, processed, sample_rate), sample_rate, scale)
 
 
 def _wss_of_frames(clean_power: np.ndarray, processed_power: np.ndarray, sample_rate: int, scale: float) -> np.ndarray:

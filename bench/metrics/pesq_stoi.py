@@ -15,11 +15,15 @@ import pesq as pesq_package
 from pystoi import stoi as pystoi_stoi
 from scipy.signal import resample_poly
 
-WIDEBAND_RATE = 16_000
+from bench.errors import BenchError
+from imse.frontend import SAMPLE_RATE
+
+WIDEBAND_RATE = SAMPLE_RATE
+"""Wideband PESQ (P.862.2) is defined at 16 kHz, the project's one sample rate."""
 NARROWBAND_RATE = 8_000
 
 
-class MetricFailure(Exception):
+class MetricFailure(BenchError):
     """A measure that cannot be computed for this pair. `kind` is a short stable tag for counting."""
 
     def __init__(self, kind: str, message: str):

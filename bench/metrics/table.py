@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 
+from bench.errors import BenchError
 from bench.metrics import FAILED, METRICS, OK
 from imse.atomic import atomic_write_text
 
@@ -23,7 +24,7 @@ DECIMALS = 6
 _KIND = re.compile(r"^([a-z0-9-]+): ")
 
 
-class TableError(ValueError):
+class TableError(BenchError, ValueError):
     """A results file that is missing, malformed or does not fit the run; the message names it."""
 
 

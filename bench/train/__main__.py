@@ -17,10 +17,18 @@ import os
 import sys
 from pathlib import Path
 
-from bench.train.config import PROFILES, PROTOCOLS, ConfigError, TrainConfig, profile_config
+from bench.data.protocol import PROTOCOLS
+from bench.errors import report_error
+from bench.train.config import PAPER_EPOCHS, PROFILES, ConfigError, TrainConfig, profile_config
+
+
+def paper_epoch_range() -> str:
+    """The paper recipes' epoch counts as a range ("100-200"), for messages and footnotes."""
+    return f"{min(PAPER_EPOCHS.values())}-{max(PAPER_EPOCHS.values())}"
 
 
 def parser() -> argparse.ArgumentParser:
+    """The options of `python -m bench.train`."""
     arguments = argparse.ArgumentParser(
         prog="python -m bench.train",
         description="Train a registered speech-enhancement model with the IMSE/MUSE recipe.",
@@ -91,6 +99,7 @@ def build_config(arguments: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.train`: build the config, run `bench.train.loop.train`, print its report; 2 on an error."""
     arguments = parser().parse_args(argv)
     import torch
 
@@ -111,12 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         result = train(config, options)
     except (ConfigError, DataError, CheckpointError, KeyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    if os.environ.get("RANK", "0") != "0":
-        return 0
-    print(result.report())
+        return report_error(error)
+    if os.environ.get("RANK", "0") == "0":
+        print(result.report())
     return 0
 
 
