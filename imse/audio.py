@@ -61,6 +61,16 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return soxr.resample(samples, from_rate, to_rate, quality="VHQ").astype(np.float32)
 
 
+def _why_not_a_file(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return f"is a broken symbolic link (to {os.readlink(path)})"
+    if path.is_dir():
+        return "is a directory, not an audio file"
+    if path.exists():
+        return "is not a regular file"
+    return "no such file"
+
+
 def read_audio(
     path: str | os.PathLike,
     sample_rate: int = SAMPLE_RATE,
@@ -77,7 +87,7 @@ def read_audio(
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioError("missing-file", f"{path}: no such file")
+        raise AudioError("missing-file", f"{path}: {_why_not_a_file(path)}")
     try:
         samples, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:

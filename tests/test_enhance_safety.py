@@ -74,3 +74,22 @@ def test_clipped_pcm16_samples_are_counted_and_float_keeps_them(tmp_path):
     assert with_clipping.clipped == [(tmp_path / "pcm" / "square.wav", beyond)]
     assert kept.clipped == []
     assert np.abs(soundfile.read(tmp_path / "pcm" / "square.wav")[0]).max() <= 1.0
+
+
+def test_a_directory_says_what_it_passed_over_and_why_a_link_failed(tmp_path, checkpoint, capsys):
+    """An OGG is enhanced like a WAV; a text file and a sub-directory are named as skipped; a
+    broken link is called one, not "no such file"."""
+    files = write_bad_inputs(tmp_path / "in")
+    good, rate = soundfile.read(files["good"], dtype="float32")
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    soundfile.write(folder / "speech.ogg", good, rate, format="OGG", subtype="VORBIS")
+    (folder / "notes.txt").write_text("not audio\n")
+    (folder / "older").mkdir()
+    os.symlink(tmp_path / "gone.wav", folder / "dangling.wav")
+    assert main([str(folder), *checkpoint, "--output-dir", str(tmp_path / "out")]) == 1
+    errors = capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["speech.wav"]
+    assert f"{folder / 'notes.txt'} skipped" in errors and f"{folder / 'older'} skipped" in errors
+    assert f"{folder / 'dangling.wav'}: is a broken symbolic link" in errors
+    assert "1 enhanced" in errors and "1 failed" in errors

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -137,22 +138,42 @@ def check_output_dir(output_dir: str | Path, files: list[Path]) -> Path:
     return output_dir
 
 
-def find_inputs(noisy: list[str | Path]) -> list[Path]:
-    """Expand files and directories (their *.wav, *.flac, sorted) into a list of files."""
-    files = []
+AUDIO_SUFFIXES = frozenset(f".{extension.lower()}" for extension in soundfile.available_formats())
+"""What a directory's files may end in to be taken as input: every format libsndfile reads."""
+
+
+@dataclass
+class InputSelection:
+    """The files to enhance, and the entries of input directories that were passed over."""
+
+    files: list[Path]
+    skipped: list[Path]
+
+
+def collect_inputs(noisy: list[str | Path]) -> InputSelection:
+    """Expand files and directories (their audio files, sorted) into files to enhance; a
+    directory's other entries (sub-directories, other suffixes) are listed as skipped."""
+    selection = InputSelection([], [])
     for item in map(Path, noisy):
-        if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in {".wav", ".flac"})
-            if not found:
-                raise FileNotFoundError(f"{item}: directory holds no .wav or .flac files")
-            files.extend(found)
-        else:
-            files.append(item)
-    stems = [path.stem for path in files]
+        if not item.is_dir():
+            selection.files.append(item)
+            continue
+        entries = sorted(path for path in item.iterdir() if not path.name.startswith("."))
+        found = [path for path in entries if path.suffix.lower() in AUDIO_SUFFIXES and not path.is_dir()]
+        if not found:
+            raise FileNotFoundError(f"{item}: directory holds no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
+        selection.files.extend(found)
+        selection.skipped.extend(path for path in entries if path not in found)
+    stems = [path.stem for path in selection.files]
     duplicates = sorted({stem for stem in stems if stems.count(stem) > 1})
     if duplicates:
         raise ValueError(f"several inputs share the output name(s) {duplicates}; each writes DIR/<stem>.wav")
-    return files
+    return selection
+
+
+def find_inputs(noisy: list[str | Path]) -> list[Path]:
+    """The files that `collect_inputs` would enhance."""
+    return collect_inputs(noisy).files
 
 
 def enhance_files(

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from imse.checkpoint import CheckpointError
-from imse.enhance import MODES, SUBTYPES, enhance_files, find_inputs
+from imse.enhance import MODES, SUBTYPES, collect_inputs, enhance_files
 
 
 def positive_integer(text: str) -> int:
@@ -26,7 +26,7 @@ def positive_integer(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imse.enhance", description=__doc__.split("\n\n")[0])
-    parser.add_argument("noisy", nargs="+", help="noisy WAV/FLAC files or directories of them")
+    parser.add_argument("noisy", nargs="+", help="noisy audio files (WAV, FLAC, OGG, ...) or directories of them")
     parser.add_argument("--checkpoint", required=True, help="a bundle name (e.g. imse-vb-3.399) or a file")
     parser.add_argument("--model", help="the registered architecture, for a file that is not a known bundle")
     parser.add_argument("--output-dir", required=True, type=Path)
@@ -44,13 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(arguments.threads)
     try:
         loaded = load_model(arguments.checkpoint, arguments.model, arguments.trust_unknown_checkpoint)
-        files = find_inputs(arguments.noisy)
+        selection = collect_inputs(arguments.noisy)
     except (CheckpointError, KeyError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"model {loaded.model_name} from {loaded.label} ({loaded.path}), mode {arguments.mode}", file=sys.stderr)
+    for path in selection.skipped:
+        print(f"note: {path} skipped: not an audio file", file=sys.stderr)
     try:
-        report = enhance_files(files, loaded.model, arguments.output_dir, arguments.mode, arguments.subtype,
+        report = enhance_files(selection.files, loaded.model, arguments.output_dir, arguments.mode, arguments.subtype,
                                arguments.downmix)
     except ValueError as error:  # an output directory refused before any work
         print(f"error: {error}", file=sys.stderr)
