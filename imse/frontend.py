@@ -67,6 +67,9 @@ class FrontEnd:
     rms_normalisation: bool
     segment_size: int | None
     frame_multiple: int = 1
+    full_pass_bytes_per_sample: int | None = None
+    """Peak memory of a whole-utterance pass per input sample, as measured; None if unknown.
+    `imse.enhance` refuses a pass that would not fit in the memory available."""
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:

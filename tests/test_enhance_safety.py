@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
@@ -93,3 +94,17 @@ def test_a_directory_says_what_it_passed_over_and_why_a_link_failed(tmp_path, ch
     assert f"{folder / 'notes.txt'} skipped" in errors and f"{folder / 'older'} skipped" in errors
     assert f"{folder / 'dangling.wav'}: is a broken symbolic link" in errors
     assert "1 enhanced" in errors and "1 failed" in errors
+
+
+def test_a_whole_utterance_pass_that_cannot_fit_is_refused_per_file(tmp_path, monkeypatch):
+    """Ten minutes in --mode full needs about 40 GiB: refused with the way out, and the batch goes on."""
+    model = tiny_model()
+    monkeypatch.setattr(importlib.import_module("imse.enhance"), "available_memory", lambda: 2 * 2**30)
+    files = write_bad_inputs(tmp_path / "in")
+    long = np.tile(soundfile.read(files["good"], dtype="float32")[0], 300)  # 300 s
+    soundfile.write(tmp_path / "in" / "long.wav", long, 16_000)
+    report = enhance_files([files["good"], tmp_path / "in" / "long.wav"], model, tmp_path / "out", mode="full",
+                           progress=False)
+    assert [path.name for path in report.written] == ["good.wav"]
+    [(path, message)] = report.failures
+    assert path.name == "long.wav" and "--mode segmented" in message and "GiB" in message

@@ -72,6 +72,30 @@ def _pass(model: nn.Module, waveform: torch.Tensor, front_end: FrontEnd, size: i
     return _run(model, padded, front_end)[0, :length]
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as stream:
+            fields = dict(line.split(":", 1) for line in stream)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _check_memory(front_end: FrontEnd, samples: int) -> None:
+    """Refuse a whole-utterance pass that would not fit, rather than die half-way through a batch."""
+    available = available_memory()
+    if front_end.full_pass_bytes_per_sample is None or available is None:
+        return
+    needed = samples * front_end.full_pass_bytes_per_sample
+    if needed > available:
+        raise EnhancementError(
+            f"a whole-utterance pass over {samples / front_end.sample_rate:.0f} s needs about "
+            f"{needed / 2**30:.1f} GiB, {available / 2**30:.1f} GiB are available; "
+            "use --mode segmented (mode='segmented')"
+        )
+
+
 @torch.inference_mode()
 def enhance(waveform: np.ndarray | torch.Tensor, model: nn.Module, mode: str = "segmented") -> np.ndarray:
     """Enhance one mono utterance at the model's sample rate; returns float32 samples of the same length."""
@@ -91,6 +115,7 @@ def enhance(waveform: np.ndarray | torch.Tensor, model: nn.Module, mode: str = "
     normalised = (noisy * factor)[None]
     size = front_end.segment_size
     if mode == "full" or size is None:
+        _check_memory(front_end, front_end.valid_length(length))
         output = _pass(model, normalised, front_end, front_end.valid_length(length))
     else:
         pieces = [_pass(model, normalised[:, start : start + size], front_end, size)[:kept]
