@@ -37,6 +37,7 @@ from tqdm import tqdm
 from bench.cpu_kernels import instruction_set
 from bench.errors import BenchError, report_error
 from bench.provenance import package_versions
+from imse.arguments import positive_integer
 from imse.atomic import atomic_write_text
 from imse.dsp import analyse
 from imse.enhance import enhance
@@ -441,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="write the table here (default: print it)")
     parser.add_argument("--scaling-output", type=Path, help="also write MACs/latency against input length here")
     parser.add_argument("--latency-seconds", type=float, default=LATENCY_SECONDS)
-    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--repeats", type=positive_integer, default=REPEATS)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe (a fresh process)")
     arguments = parser.parse_args(argv)
     options = ComplexityOptions(tuple(arguments.model or ()), arguments.format, arguments.output,

@@ -31,6 +31,7 @@ from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table
 from bench.train.config import PROFILES
+from imse.arguments import positive_integer
 from imse.atomic import atomic_write_text
 from imse.checkpoint import CheckpointError
 from imse.registry import registry
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", nargs="+", action="extend",
                         help="models to measure and train (default: all registered)")
     parser.add_argument("--skip-complexity", action="store_true")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=positive_integer, default=1,
                         help="torch threads for enhancement and training (default 1: see above); "
                              "latency is measured at 1 and all threads regardless")
     arguments = parser.parse_args(argv)

@@ -314,3 +314,55 @@ def test_checkpoint_of_another_model_is_refused(straight_run, tmp_path):
         train_synthetic(
             tiny_config(init=str(straight_run / BEST), model_overrides=None), run_options(tmp_path / "init")
         )
+
+
+def test_damaged_run_directories_are_refused_naming_the_file(straight_run, tmp_path):
+    """Each damage gets its own message, never a KeyError's bare key or a JSON traceback."""
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight_run, run_dir)
+    (run_dir / "config.json").write_text('{"model": "imse", "seed": ')  # truncated
+    with pytest.raises(ConfigError, match=r"config\.json: cannot be read as a training config"):
+        train_synthetic(tiny_config(), run_options(run_dir, resume=True))
+    shutil.copy(straight_run / "config.json", run_dir / "config.json")
+    save_checkpoint(run_dir / CHECKPOINT, [1, 2, 3])
+    with pytest.raises(CheckpointError, match=r"not a bench.train checkpoint \(format 'list'\)"):
+        train_synthetic(tiny_config(), run_options(run_dir, resume=True))
+    checkpoint = load_checkpoint(straight_run / CHECKPOINT)
+    del checkpoint["config"], checkpoint["position"]
+    save_checkpoint(run_dir / CHECKPOINT, checkpoint)
+    with pytest.raises(CheckpointError, match="without config, position; it is damaged"):
+        train_synthetic(tiny_config(), run_options(run_dir, resume=True))
+    (tmp_path / "a-file").write_text("mine\n")
+    with pytest.raises(ConfigError, match="is a file; --out names the run directory"):
+        train_synthetic(tiny_config(), run_options(tmp_path / "a-file"))
+    assert (tmp_path / "a-file").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("arguments", [["--max-steps", "-5"], ["--threads", "0"], ["--pesq-workers", "-1"]])
+def test_numbers_below_their_range_are_refused_by_the_parser(tmp_path, arguments, capsys):
+    from bench.train.__main__ import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--model", "imse", "--out", str(tmp_path / "run"), *arguments])
+    assert stopped.value.code == 2 and "must be at least" in capsys.readouterr().err
+
+
+def test_a_config_file_that_is_not_json_is_refused(tmp_path, capsys):
+    from bench.train.__main__ import main
+
+    (tmp_path / "config.json").write_text("not json\n")
+    assert main(["--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "run")]) == 2
+    assert f"{tmp_path / 'config.json'}: cannot be read as a training config" in capsys.readouterr().err
+
+
+def test_a_corrupt_training_file_stops_the_run_at_its_start_naming_it(tmp_path):
+    """`describe` skips a corrupt pair; training refuses before its first step instead of crashing mid-run."""
+    from tests.dummies.layouts import make_upstream_layout, synthetic_pairs
+
+    train_pairs = synthetic_pairs(speakers=("p001", "p002", "p003"), per_speaker=2)
+    root = make_upstream_layout(tmp_path / "corpus", train_pairs, synthetic_pairs(speakers=("p232",), seed=1))
+    (root / "wavs_noisy" / "p002_001.wav").write_bytes(b"RIFF\x00\x00garbage")
+    config = tiny_config(data=str(root), partial_data=True)
+    with pytest.raises(DataError, match=r"1 of the train pairs cannot be used: p002_001: .*p002_001\.wav"):
+        train(config, run_options(tmp_path / "run"))
+    assert not (tmp_path / "run" / CHECKPOINT).exists()

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bench.data.protocol import PROTOCOLS
 from bench.errors import report_error
-from bench.train.config import PAPER_EPOCHS, PROFILES, ConfigError, TrainConfig, profile_config
+from bench.train.config import PAPER_EPOCHS, PROFILES, ConfigError, TrainConfig, load_config_file, profile_config
+from imse.arguments import non_negative_integer, positive_integer
 
 
 def paper_epoch_range() -> str:
@@ -47,21 +48,22 @@ def parser() -> argparse.ArgumentParser:
         "--partial-data", action="store_true", default=None, help="the source is a deliberate subset of the corpus"
     )
     arguments.add_argument("--protocol", choices=PROTOCOLS, help="validation protocol (default: clean)")
-    arguments.add_argument("--epochs", type=int)
-    arguments.add_argument("--max-steps", type=int, help="stop after this many steps in total")
-    arguments.add_argument("--batch-size", type=int, help="the global batch")
-    arguments.add_argument("--segment-size", type=int, help="samples per training crop")
-    arguments.add_argument("--validation-interval", type=int)
-    arguments.add_argument("--validation-utterances", type=int)
+    arguments.add_argument("--epochs", type=positive_integer)
+    arguments.add_argument("--max-steps", type=positive_integer, help="stop after this many steps in total")
+    arguments.add_argument("--batch-size", type=positive_integer, help="the global batch")
+    arguments.add_argument("--segment-size", type=positive_integer, help="samples per training crop")
+    arguments.add_argument("--validation-interval", type=positive_integer)
+    arguments.add_argument("--validation-utterances", type=positive_integer)
     arguments.add_argument("--validation-measures", choices=("pesq", "all"))
-    arguments.add_argument("--checkpoint-interval", type=int)
-    arguments.add_argument("--pesq-workers", type=int, help="processes for the PESQ targets (0: in-process)")
+    arguments.add_argument("--checkpoint-interval", type=positive_integer)
+    arguments.add_argument("--pesq-workers", type=non_negative_integer,
+                           help="processes for the PESQ targets (0: in-process)")
     arguments.add_argument("--discriminator-dropout", type=float)
     arguments.add_argument("--deterministic", action="store_true", default=None, help="deterministic GPU kernels")
     arguments.add_argument("--model-overrides", type=json.loads, help="JSON of ModelConfig fields to replace")
     arguments.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    arguments.add_argument("--threads", type=int, help="torch intra-op threads")
-    arguments.add_argument("--stop-after-steps", type=int, help="stop (checkpointed) here, as if killed")
+    arguments.add_argument("--threads", type=positive_integer, help="torch intra-op threads")
+    arguments.add_argument("--stop-after-steps", type=positive_integer, help="stop (checkpointed) here, as if killed")
     arguments.add_argument("--no-progress", action="store_true")
     return arguments
 
@@ -87,7 +89,7 @@ def build_config(arguments: argparse.Namespace) -> TrainConfig:
         "model_overrides": arguments.model_overrides,
     }
     if arguments.config is not None:
-        base = TrainConfig.from_dict(json.loads(arguments.config.read_text(encoding="utf-8")))
+        base = load_config_file(arguments.config)
         given = {key: value for key, value in overrides.items() if value is not None}
         for key in ("model", "data"):
             if getattr(arguments, key) is not None:

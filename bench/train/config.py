@@ -98,6 +98,10 @@ class TrainConfig:
             raise ConfigError(f"validation_measures must be 'pesq' or 'all', got {self.validation_measures!r}")
         if self.batch_size < 1 or self.epochs < 1:
             raise ConfigError("batch_size and epochs must be positive")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be positive (or unset), got {self.max_steps}")
+        if self.pesq_workers < 0:
+            raise ConfigError(f"pesq_workers must be 0 (in-process) or more, got {self.pesq_workers}")
         for name in ("validation_interval", "checkpoint_interval", "log_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive")
@@ -116,6 +120,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
+        if not isinstance(values, dict):
+            raise ConfigError(f"a training config is a JSON object of fields, not {type(values).__name__}")
         values = dict(values)
         known = {item.name for item in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -125,7 +131,10 @@ class TrainConfig:
         if "betas" in optimiser:
             optimiser["betas"] = tuple(optimiser["betas"])
         losses = values.pop("losses", {})
-        return cls(**values, optimiser=OptimiserConfig(**optimiser), losses=LossWeights(**losses))
+        try:
+            return cls(**values, optimiser=OptimiserConfig(**optimiser), losses=LossWeights(**losses))
+        except TypeError as error:  # a missing field, or an unknown one inside optimiser or losses
+            raise ConfigError(f"the config's fields do not fit: {error}") from error
 
     def save(self, run_dir: str | os.PathLike) -> Path:
         path = Path(run_dir) / CONFIG_FILE
@@ -137,7 +146,7 @@ class TrainConfig:
         path = Path(run_dir) / CONFIG_FILE
         if not path.is_file():
             raise ConfigError(f"{path}: no config; is {run_dir} a training run directory?")
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return load_config_file(path)
 
 
 def profile_config(profile: str, model: str, data: str | None = None, **overrides) -> TrainConfig:
@@ -178,3 +187,14 @@ def config_differences(saved: TrainConfig, requested: TrainConfig) -> list[str]:
 
     old, new = flatten(saved.to_dict()), flatten(requested.to_dict())
     return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(old) if old.get(key) != new.get(key)]
+
+
+def load_config_file(path: str | os.PathLike) -> TrainConfig:
+    """A TrainConfig from a JSON file; a file that is not one is refused, naming it."""
+    path = Path(path)
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read as a training config ({error})") from error
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from tqdm import tqdm
 
 from bench.data.utterance import DataError
 
@@ -70,6 +71,22 @@ class SourceUtterances(Sequence):
         return self.source.load(self.split, self.ids[index])
 
 
+def _check_readable(source: object, split: str) -> None:
+    """Read every pair of `split` once before training, so that a bad file stops the run at its
+    start, listed with the others, rather than hours in (`bench.data describe` skips the same ones)."""
+    skipped: list = []
+    for _ in tqdm(source.utterances(split, skipped), total=len(source.ids(split)), desc=f"checking {split} data",
+                  unit="pair", leave=False):
+        pass
+    if skipped:
+        listed = "; ".join(f"{item.id}: {item.reason}" for item in skipped[:5])
+        more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        raise DataError(
+            f"data source {source.location}: {len(skipped)} of the {split} pairs cannot be used: {listed}{more}. "
+            "Fix or remove them (python -m bench.data describe lists them all); training does not skip data silently."
+        )
+
+
 def _from_bench_data(data: str | None, protocol: str, partial: bool) -> TrainingSplits:
     from bench import data as data_layer
 
@@ -77,6 +94,8 @@ def _from_bench_data(data: str | None, protocol: str, partial: bool) -> Training
     if data_layer.TRAIN not in source.splits() or not source.ids(data_layer.TRAIN):
         raise DataError(f"data source {source.location} has no train split (or it is empty); it cannot train a model")
     chosen = data_layer.split_for_protocol(source, protocol)
+    for split in dict.fromkeys((data_layer.TRAIN, chosen.validation_split)):
+        _check_readable(source, split)
     return TrainingSplits(
         SourceUtterances(source, data_layer.TRAIN, chosen.train),
         SourceUtterances(source, chosen.validation_split, chosen.validation),

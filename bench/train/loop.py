@@ -47,6 +47,11 @@ TRAINABLE_REPRESENTATION = "compressed-polar"
 """The front-end representation the recipe's losses are defined on (see imse.frontend)."""
 SUMMARY = "summary.json"
 CHECKPOINT_FORMAT = "bench.train/1"
+CHECKPOINT_KEYS = frozenset({
+    "config", "discriminator", "discriminator_optimiser", "discriminator_scheduler", "generator",
+    "generator_optimiser", "generator_scheduler", "model", "position", "processes", "world_size",
+})
+"""What `_restore` reads of a checkpoint."""
 
 GENERATOR_TERMS = (
     "metric",
@@ -292,6 +297,8 @@ class Trainer:
     def _check_run_dir(self) -> dict | None:
         """The checkpoint to resume from, after checking the config; None for a fresh run."""
         path = self.run_dir / CHECKPOINT
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise ConfigError(f"{self.run_dir}: is a file; --out names the run directory")
         if not self.options.resume:
             if path.exists() or (self.run_dir / "config.json").exists():
                 raise ConfigError(
@@ -310,8 +317,12 @@ class Trainer:
         if not path.is_file():
             return None  # killed before its first checkpoint: start again from step 0, as it would have
         checkpoint = load_checkpoint(path)
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path}: not a bench.train checkpoint (format {checkpoint.get('format')!r})")
+        if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+            found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
+            raise CheckpointError(f"{path}: not a bench.train checkpoint (format {found!r})")
+        missing = sorted(CHECKPOINT_KEYS - set(checkpoint))
+        if missing:
+            raise CheckpointError(f"{path}: a bench.train checkpoint without {', '.join(missing)}; it is damaged")
         return checkpoint
 
     def _restore(self, checkpoint: dict) -> None:

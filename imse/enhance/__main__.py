@@ -12,16 +12,9 @@ from pathlib import Path
 
 import torch
 
+from imse.arguments import positive_integer
 from imse.checkpoint import CheckpointError
 from imse.enhance import MODES, SUBTYPES, collect_inputs, enhance_files
-
-
-def positive_integer(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
