@@ -17,6 +17,13 @@ def _umask() -> int:
     return mask
 
 
+def give_default_permissions(path: str | os.PathLike) -> None:
+    """The mode an ordinary file or directory would have been made with under the umask:
+    mkstemp and mkdtemp make theirs private (0600, 0700), which a result must not stay."""
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[IO]:
     """Open a temporary file beside `path`; on success rename it over `path`, else remove it."""
@@ -24,7 +31,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
-    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; a result should be as readable as any file
+    give_default_permissions(temporary)
     try:
         with open(temporary, mode, **open_kwargs) as stream:
             yield stream

@@ -86,4 +86,54 @@ def test_a_cache_without_its_manifest_or_with_a_damaged_file_is_rebuilt(tmp_path
     (tmp_path / "cache" / MANIFEST).unlink()
     build_cache(tmp_path / "cache", KEY, fill, "test cache")
     assert "partial cache of test cache" in capsys.readouterr().err
-    assert json.loads((tmp_path / "cache" / MANIFEST).read_text())["files"] == manifest["files"]
+    def contents(files: dict) -> dict:  # the rebuilt files have other modification times
+        return {name: (entry["bytes"], entry["sha256"]) for name, entry in files.items()}
+
+    assert contents(json.loads((tmp_path / "cache" / MANIFEST).read_text())["files"]) == contents(manifest["files"])
+
+
+def test_a_file_changed_in_place_at_the_same_size_is_caught_and_rebuilt(tmp_path):
+    build_cache(tmp_path / "cache", KEY, fill, "test cache")
+    changed = tmp_path / "cache" / "part" / "1.txt"
+    changed.write_text("9" * 100)  # same size, other content
+    assert read_manifest(tmp_path / "cache") is None
+    build_cache(tmp_path / "cache", KEY, fill, "test cache")
+    assert changed.read_text() == "1" * 100
+
+
+def test_a_touched_but_unchanged_file_is_hashed_once_then_trusted(tmp_path):
+    build_cache(tmp_path / "cache", KEY, fill, "test cache")
+    touched = tmp_path / "cache" / "part" / "2.txt"
+    os.utime(touched, ns=(1, 1))
+    manifest = read_manifest(tmp_path / "cache")
+    assert manifest is not None and manifest["files"]["part/2.txt"]["mtime_ns"] == 1
+    recorded = json.loads((tmp_path / "cache" / MANIFEST).read_text())
+    assert recorded["files"]["part/2.txt"]["mtime_ns"] == 1
+    # a change that keeps size and time is found only on request
+    touched.write_text("7" * 100)
+    os.utime(touched, ns=(1, 1))
+    assert read_manifest(tmp_path / "cache") is not None
+    assert read_manifest(tmp_path / "cache", verify_hashes=True) is None
+
+
+def test_the_cache_is_as_readable_as_any_directory(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        build_cache(tmp_path / "cache", KEY, fill, "test cache")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling link"])
+def test_a_cache_root_that_cannot_be_a_directory_is_refused(tmp_path, monkeypatch, kind):
+    from bench.data.cache import CACHE_VARIABLE, cache_root
+
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("mine\n")
+    else:
+        os.symlink(tmp_path / "gone", root)
+    monkeypatch.setenv(CACHE_VARIABLE, str(root))
+    with pytest.raises(DataError, match="is a file" if kind == "file" else "broken symbolic link"):
+        cache_root()

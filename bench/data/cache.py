@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.data.utterance import DataError
+from imse.atomic import atomic_write_text, give_default_permissions
 from imse.checkpoint import sha256_of
 
 MANIFEST = "manifest.json"
@@ -27,9 +28,15 @@ FORMAT = 1
 
 
 def cache_root() -> Path:
-    """$IMSE_BENCH_CACHE, else ~/.cache/imse-bench."""
+    """$IMSE_BENCH_CACHE, else ~/.cache/imse-bench; refused when it cannot be a directory."""
     value = os.environ.get(CACHE_VARIABLE)
-    return Path(value) if value else Path.home() / ".cache" / "imse-bench"
+    root = Path(value) if value else Path.home() / ".cache" / "imse-bench"
+    named = f"${CACHE_VARIABLE}={value}" if value else str(root)
+    if root.is_symlink() and not root.exists():
+        raise DataError(f"cache root {named} is a broken symbolic link (to {os.readlink(root)}); fix or remove it")
+    if root.exists() and not root.is_dir():
+        raise DataError(f"cache root {named} is a file, not a directory; point {CACHE_VARIABLE} at a directory")
+    return root
 
 
 def key_digest(key: dict) -> str:
@@ -37,11 +44,14 @@ def key_digest(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def read_manifest(directory: Path) -> dict | None:
-    """The manifest of a complete cache, or None when the cache is missing or partial.
+def read_manifest(directory: Path, verify_hashes: bool = False) -> dict | None:
+    """The manifest of a complete cache, or None when the cache is missing, partial or changed.
 
     Complete means: the manifest parses, and every file it lists exists with its recorded
-    size. (Sizes, not hashes, are checked on every open so that opening stays fast.)
+    size and content. Opening stays fast: a file whose size and modification time are as
+    recorded is taken as it is; any other file (changed in place, touched, or listed by an
+    older manifest without times) is hashed, and then its time is recorded. `verify_hashes`
+    hashes every file.
     """
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
@@ -49,10 +59,23 @@ def read_manifest(directory: Path) -> dict | None:
         return None
     if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
         return None
+    retimed = False
     for name, entry in manifest["files"].items():
         path = directory / name
         if not path.is_file() or path.stat().st_size != entry["bytes"]:
             return None
+        modified = path.stat().st_mtime_ns
+        if verify_hashes or entry.get("mtime_ns") != modified:
+            if sha256_of(path) != entry["sha256"]:
+                print(f"{path}: changed since the cache was built (SHA-256 differs)", file=sys.stderr)
+                return None
+            retimed |= entry.get("mtime_ns") != modified
+            entry["mtime_ns"] = modified
+    if retimed:
+        try:
+            atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        except OSError:  # a read-only cache: it is still valid, only hashed again next time
+            pass
     return manifest
 
 
@@ -94,12 +117,15 @@ def build_cache(directory: Path, key: dict, fill: Callable[[Path], None], descri
     try:
         fill(temporary)
         files = {
-            path.relative_to(temporary).as_posix(): {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
+            path.relative_to(temporary).as_posix(): {
+                "bytes": path.stat().st_size, "mtime_ns": path.stat().st_mtime_ns, "sha256": sha256_of(path),
+            }
             for path in sorted(temporary.rglob("*"))
             if path.is_file()
         }
         manifest = {"format": FORMAT, "describe": describe, "key": key, "files": files}
         (temporary / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        give_default_permissions(temporary)  # mkdtemp made it 0700; the cache is as readable as any directory
         try:
             os.rename(temporary, directory)
         except OSError:
