@@ -11,7 +11,7 @@ import soundfile
 
 from bench import pipeline
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM
-from tests.dummies.audio_files import speech_like
+from tests.dummies.audio import speech_like
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def write_results(root: Path, utterances: int = 4) -> Path:
     for directory in directories.values():
         directory.mkdir(parents=True)
     for index in range(utterances):
-        clean = speech_like(seconds=1.5, seed=index)
+        clean = speech_like(1.5, seed=index).astype(np.float32)
         noise = rng.standard_normal(clean.size).astype(np.float32)
         for kind, level in (("clean", 0.0), ("noisy", 0.05), ("good", 0.01), ("better", 0.004 + 0.002 * index)):
             soundfile.write(directories[kind] / f"u{index}.wav", clean + level * noise, 16_000, subtype="FLOAT")
