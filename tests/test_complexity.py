@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -18,6 +19,8 @@ from bench.complexity import (
     scaling,
     split_by_block,
 )
+from imse.enhance import MODES
+from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention
 from imse.registry import ModelSpec, registry
 from tests.dummies.models import TINY_IMSE
@@ -103,18 +106,54 @@ def test_unknown_model_lists_the_known_ones(capsys):
     assert "imse" in capsys.readouterr().err
 
 
-def test_command_writes_a_table_with_provenance(tmp_path, monkeypatch):
+def test_latency_is_the_median_after_warmup_and_rtf_is_it_over_the_audio_length(monkeypatch):
+    """A fake clock that each enhancement advances by a set time: the statistics are exact."""
+    durations = iter([9.0, 1.0, 6.0, 2.0, 4.0, 3.0])  # the first is the warm-up
+    clock = [0.0]
+    calls = []
+
+    def timed_enhance(audio, model, mode):
+        calls.append((audio.size, mode))
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(complexity, "enhance", timed_enhance)
+    monkeypatch.setattr(complexity, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    timing = complexity.latency(None, 2.5, "full", threads=1, repeats=5, warmup=1)
+    assert calls == [(40_000, "full")] * 6
+    assert timing["median_s"] == 3.0  # median of 1, 6, 2, 4, 3 (mean 3.2): the warm-up's 9 s left out
+    assert timing["p90_s"] == pytest.approx(5.2)  # linear interpolation between 4 and 6
+    assert timing["rtf"] == pytest.approx(3.0 / 2.5)
+
+
+def test_command_writes_a_table_of_consistent_measurements(tmp_path, monkeypatch):
     monkeypatch.setitem(registry.models, "tiny", ModelSpec("tiny", TINY_IMSE, "test dummy"))
     output = tmp_path / "complexity.csv"
-    assert main(["--model", "tiny", "--output", str(output), "--latency-seconds", "1", "--repeats", "1",
+    seconds = 0.5
+    assert main(["--model", "tiny", "--output", str(output), "--latency-seconds", str(seconds), "--repeats", "1",
                  "--no-memory"]) == 0
     import pandas
 
     table = pandas.read_csv(output)
+    assert len(table) == 1
     row = table.iloc[0]
-    assert row["model"] == "tiny" and row["parameters"] == sum(p.numel() for p in registry.build("tiny").parameters())
-    assert row["source"] == "measured" and "torch=" in row["versions"]
-    assert row["segmented_1thread_rtf"] > 0
+    model = registry.build("tiny")
+    pointwise = sum(m.pointwise.weight.numel() for m in model.modules() if isinstance(m, InceptionDepthwiseEmbedding))
+    assert row["model"] == "tiny" and row["parameters"] == sum(p.numel() for p in model.parameters())
+    assert row["parameters_paper_convention"] == row["parameters"] - pointwise
+    assert row["macs_1s_fvcore"] > 0 and row["macs_segment_fvcore"] > row["macs_1s_fvcore"]
+    latency_columns = {column for column in table.columns if "thread_" in column and column.startswith(MODES)}
+    threads = sorted({1, os.cpu_count()})
+    assert latency_columns == {f"{mode}_{count}thread_{statistic}" for mode in MODES for count in threads
+                               for statistic in ("median_s", "p90_s", "rtf")}
+    for mode in MODES:
+        for count in threads:
+            median, p90, rtf = (row[f"{mode}_{count}thread_{statistic}"] for statistic in ("median_s", "p90_s", "rtf"))
+            assert median > 0 and p90 == median  # one timed run: its own median and p90
+            # each value is rounded to 4 decimals before it is written
+            assert rtf == pytest.approx(median / seconds, abs=0.5e-4 + 0.5e-4 / seconds)
+    assert row["cpu_count"] == os.cpu_count() and f"torch={torch.__version__}" in row["versions"].split()
+    options = f"--model tiny --output {output} --latency-seconds {seconds} --repeats 1 --no-memory"
+    assert row["command"] == f"python -m bench.complexity {options}"
 
 
 def test_scaling_latency_runs_on_all_threads_whatever_the_caller_set(monkeypatch):

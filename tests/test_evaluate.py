@@ -14,7 +14,7 @@ import pytest
 
 import bench.evaluate as evaluate
 from bench.metrics import METRICS
-from bench.metrics.table import TableError, columns, read_table
+from bench.metrics.table import TableError, read_table
 from tests.dummies.audio import (
     noisy_version,
     speech_like,
@@ -24,6 +24,8 @@ from tests.dummies.audio import (
 )
 from tests.test_metrics_parity import PYTHON_LOG_TOLERANCE, parse_python_log
 
+# The columns the issue asks for, in its order; the writer's own list (columns()) is not the reference.
+ISSUE_COLUMNS = ["utterance", "pesq", "csig", "cbak", "covl", "ssnr", "stoi", "status", "reason"]
 EXPECTED_FAILURES = {
     "u04": "missing-pair",
     "u05": "missing-pair",
@@ -85,8 +87,7 @@ def test_table_has_the_issue_columns_and_one_sorted_row_per_utterance(scored):
     _, _, output = scored
     with output.open() as stream:
         header = next(csv.reader(stream))
-    assert header[:9] == ["utterance", "pesq", "csig", "cbak", "covl", "ssnr", "stoi", "status", "reason"]
-    assert header == columns()
+    assert header == [*ISSUE_COLUMNS, "variant", "truncated_samples"]
     rows, _ = read_table(output)
     assert [row["utterance"] for row in rows] == [f"u{index:02d}" for index in range(1, 12)]
     assert {row["variant"] for row in rows} == {"loizou"}
@@ -259,8 +260,7 @@ def test_optional_columns_and_resume_with_other_options(tmp_path, capsys):
     output = tmp_path / "extra.csv"
     assert run(clean_dir, enhanced_dir, output, "--estoi", "--narrowband-pesq") == 0
     rows, header = read_table(output)
-    assert header == columns(("estoi", "pesq_nb"))
-    assert header[:9] == columns()[:9] and header[9:11] == ["estoi", "pesq_nb"]
+    assert header == [*ISSUE_COLUMNS, "estoi", "pesq_nb", "variant", "truncated_samples"]
     assert all(0 < row["estoi"] < 1 and 1 <= row["pesq_nb"] <= 4.55 for row in rows)
     summary = json.loads(evaluate.summary_path(output).read_text())
     assert summary["metrics"]["estoi"]["n"] == 3 and summary["metrics"]["pesq_nb"]["n"] == 3

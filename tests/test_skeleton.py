@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,7 +11,7 @@ from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention, rotate_pairs
 from imse.registry import registry
 from imse.upstream import UpstreamMismatch, load_upstream_state_dict, upstream_key_map
-from tests.dummies.audio_files import speech_like
+from tests.dummies.audio import speech_like
 from tests.dummies.models import tiny_model
 
 
@@ -109,7 +110,7 @@ def test_full_mode_keeps_every_length():
 @pytest.mark.parametrize("mode", ["segmented", "full"])
 def test_enhancement_keeps_length_and_is_finite(mode):
     model = tiny_model()
-    noisy = speech_like(seconds=2.3)
+    noisy = speech_like(2.3).astype(np.float32)
     output = enhance(noisy, model, mode)
     assert output.shape == noisy.shape and output.dtype == noisy.dtype
     assert torch.isfinite(torch.from_numpy(output)).all()
@@ -119,7 +120,7 @@ def test_enhancement_keeps_length_and_is_finite(mode):
 def test_enhancement_is_scale_invariant():
     """RMS normalisation in front: a louder input gives a proportionally louder output."""
     model = tiny_model()
-    noisy = speech_like(seconds=1.5)
+    noisy = speech_like(1.5).astype(np.float32)
     quiet, loud = enhance(noisy, model), enhance(noisy * 8, model)
     assert abs(loud / 8 - quiet).max() < 1e-5 * abs(quiet).max() + 1e-7
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
+import matplotlib.figure
+import matplotlib.image
+import numpy as np
 import pandas
 import pytest
+from matplotlib.collections import LineCollection
 
 from bench import plots, tables
 from bench.pipeline import TestSet
@@ -117,11 +124,92 @@ def test_a_table_without_its_measurements_is_left_out_with_a_note(results, tmp_p
     assert "complexity" in captured.out and ",scaling\n" not in captured.out
 
 
-def test_plots_are_written_as_png_and_pdf(results, tmp_path):
-    written = (plots.efficiency_frontier(results, tmp_path) + plots.improvement_distributions(results, tmp_path)
-               + plots.complexity_scaling(results, tmp_path))
-    assert sorted(path.suffix for path in written) == [".pdf", ".pdf", ".pdf", ".png", ".png", ".png"]
-    assert all(path.stat().st_size > 1000 for path in written)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def plotted(results, tmp_path_factory):
+    """The three plots written once: (paths written, figure by file name) from Figure.savefig."""
+    output = tmp_path_factory.mktemp("plots")
+    figures = {}
+    savefig = matplotlib.figure.Figure.savefig
+
+    def recording_savefig(figure, path, *args, **kwargs):
+        figures[Path(path).name] = figure
+        return savefig(figure, path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.figure.Figure, "savefig", recording_savefig)
+        written = (plots.efficiency_frontier(results, output) + plots.improvement_distributions(results, output)
+                   + plots.complexity_scaling(results, output))
+    return written, figures
+
+
+def ok_pesq(results, system: str) -> dict[str, float]:
+    """Per-utterance PESQ of a scored system, read straight from its loizou CSV."""
+    with open(results / "measured" / "vbdmd-sample" / f"{system}.loizou.csv", newline="") as stream:
+        return {row["utterance"]: float(row["pesq"]) for row in csv.DictReader(stream) if row["status"] == "ok"}
+
+
+def test_plots_are_readable_png_and_single_page_pdf_files(plotted):
+    written, _ = plotted
+    names = sorted(path.name for path in written)
+    assert names == [f"{name}.{suffix}" for name in ("complexity_scaling", "efficiency_frontier", "pesq_improvement")
+                     for suffix in ("pdf", "png")]
+    for path in written:
+        data = path.read_bytes()
+        if path.suffix == ".png":
+            assert data.startswith(PNG_SIGNATURE), path
+            image = matplotlib.image.imread(path)
+            assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400, (path, image.shape)
+            drawn = (image[..., :3] < 0.99).any(axis=-1).mean()  # share of pixels that are not white
+            assert drawn > 0.01, (path, drawn)
+        else:
+            assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), path
+            assert len(re.findall(rb"/Type\s*/Page\b(?!s)", data)) == 1, path
+            assert b"CreationDate" not in data, path  # the same results give the same bytes
+
+
+def test_efficiency_frontier_puts_each_measured_system_at_its_macs_and_mean_pesq(plotted, results):
+    _, figures = plotted
+    _, by_macs = figures["efficiency_frontier.png"].axes
+    points = sorted(tuple(offset) for collection in by_macs.collections for offset in collection.get_offsets())
+    # GMACs per second from the dummy complexity.csv: imse 4.67, muse 5.35; trained-imse is an imse
+    expected = sorted((macs, float(np.mean(list(ok_pesq(results, system).values()))))
+                      for system, macs in (("imse-vb-3.399", 4.67), ("muse-vb", 5.35), ("trained-imse", 4.67)))
+    np.testing.assert_allclose(points, expected, rtol=1e-12)
+    assert sorted(text.get_text() for text in by_macs.texts) == [
+        "imse-vb-3.399 (measured)", "muse-vb (measured)", "trained-imse (measured)"]
+
+
+def test_improvement_violins_span_each_systems_per_utterance_gains(plotted, results):
+    _, figures = plotted
+    (axis,) = figures["pesq_improvement.png"].axes
+    assert [label.get_text() for label in axis.get_xticklabels()] == ["imse-vb-3.399\n(n=4)", "muse-vb\n(n=4)"]
+    noisy = ok_pesq(results, "noisy")
+    for position, system in enumerate(("imse-vb-3.399", "muse-vb"), start=1):
+        gains = [pesq - noisy[utterance] for utterance, pesq in ok_pesq(results, system).items()]
+        horizontal = sorted(  # the min, median and max markers of this violin
+            segment[0][1] for collection in axis.collections if isinstance(collection, LineCollection)
+            for segment in collection.get_segments()
+            if segment[0][1] == segment[1][1] and segment[0][0] < position < segment[1][0]
+        )
+        assert horizontal == pytest.approx([min(gains), float(np.median(gains)), max(gains)])
+
+
+def test_complexity_scaling_stacks_macs_per_second_and_plots_latency(plotted):
+    _, figures = plotted
+    by_block, timing = figures["complexity_scaling.png"].axes
+    stacks: dict[float, float] = {}
+    for bar in by_block.patches:
+        stacks[bar.get_x() + bar.get_width() / 2] = stacks.get(bar.get_x() + bar.get_width() / 2, 0) + bar.get_height()
+    # the dummy table: imse 4.68 and muse 5.22 GMACs per 16,300 samples, three lengths each, a gap between models
+    per_second = {"imse": 4.68 * 16_000 / 16_300, "muse": 5.22 * 16_000 / 16_300}
+    assert sorted(stacks) == [0, 1, 2, 4, 5, 6]
+    assert [stacks[x] for x in sorted(stacks)] == pytest.approx([per_second["imse"]] * 3 + [per_second["muse"]] * 3)
+    lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in timing.lines}
+    assert lines["imse"] == ([1, 2, 4], pytest.approx([0.2, 0.4, 0.8]))
+    assert lines["muse"] == ([1, 2, 4], pytest.approx([0.3, 0.6, 1.2]))
 
 
 def test_write_tables_is_the_library_under_the_command(results, tmp_path):

@@ -14,8 +14,12 @@ import soundfile
 SAMPLE_RATE = 16_000
 
 
-def speech_like(seconds: float = 2.0, seed: int = 0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A syllabic, voiced signal: gliding harmonics under a 4 Hz envelope, with pauses, peak 0.5."""
+def speech_like(seconds: float = 2.0, *, seed: int = 0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A syllabic, voiced signal: gliding harmonics under a 4 Hz envelope, with pauses, peak 0.5, float64.
+
+    The tests' one speech-like signal. `seed` and `sample_rate` are keyword-only: a second
+    definition with them the other way round once let a positional rate pass as a seed.
+    """
     rng = np.random.default_rng(seed)
     time = np.arange(int(seconds * sample_rate)) / sample_rate
     pitch = 120.0 + 30.0 * np.sin(2 * np.pi * 0.7 * time + rng.uniform(0, 2 * np.pi))
@@ -37,6 +41,7 @@ def noisy_version(clean: np.ndarray, snr_db: float = 5.0, seed: int = 1) -> np.n
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str = "PCM_16") -> Path:
+    """Write `samples` (mono, or [samples, channels]) as a WAV file, making its directory; returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, samples, sample_rate, subtype=subtype)
     return path

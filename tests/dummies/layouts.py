@@ -1,7 +1,7 @@
 """Miniature VoiceBank+DEMAND layouts for tests: DataShare 48 kHz, upstream 16 kHz, Hugging Face.
 
 Pairs are dicts id -> (clean, noisy) of float arrays. `synthetic_pairs` makes speech-like
-ones (`tests.dummies.audio_files.speech_like` plus white noise) at any rate; `sample_pairs` reads
+ones (`tests.dummies.audio.speech_like` plus white noise) at any rate; `sample_pairs` reads
 the real VoiceBank+DEMAND test pairs in ../shared/vbdmd-sample.
 """
 
@@ -18,7 +18,7 @@ import soundfile
 
 from bench.data.source import Source
 from bench.data.utterance import SAMPLE_RATE, Utterance, speaker_of
-from tests.dummies.audio_files import speech_like
+from tests.dummies.audio import speech_like, write_wav
 
 Pairs = dict[str, tuple[np.ndarray, np.ndarray]]
 HUGGING_FACE_FEATURES = {
@@ -39,12 +39,13 @@ def synthetic_pairs(
     rate: int = SAMPLE_RATE,
     seed: int = 0,
 ) -> Pairs:
-    """Speech-like clean signals and noisy copies (white noise about 20 dB down)."""
+    """Speech-like clean signals and noisy copies (white noise about 25 dB down)."""
     rng = np.random.default_rng(seed)
     pairs: Pairs = {}
     for speaker in speakers:
         for number in range(1, per_speaker + 1):
-            clean = speech_like(seconds + 0.1 * number, rate, seed=int(rng.integers(1 << 31)))
+            clean = speech_like(seconds + 0.1 * number, seed=int(rng.integers(1 << 31)), sample_rate=rate)
+            clean = clean.astype(np.float32)
             noise = rng.standard_normal(clean.size).astype(np.float32) * 0.005
             pairs[f"{speaker}_{number:03d}"] = (clean, clean + noise)
     return pairs
@@ -59,11 +60,6 @@ def sample_pairs(shared_dir: Path) -> Pairs:
         noisy, _ = soundfile.read(root / "noisy" / clean_path.name, dtype="float32")
         pairs[clean_path.stem] = (clean, noisy)
     return pairs
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, samples, rate, subtype="PCM_16")
 
 
 def make_datashare_layout(root: Path, train: Pairs, test: Pairs, rate: int = 48_000, logged: bool = False) -> Path:

@@ -11,7 +11,7 @@ import soundfile
 
 from bench import pipeline
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM
-from tests.dummies.audio_files import speech_like
+from tests.dummies.audio import speech_like
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -33,9 +33,9 @@ def write_results(root: Path, utterances: int = 4) -> Path:
                 "macs": seconds * total, "macs_embedding": seconds * 0.1e9, "macs_attention": seconds * attention,
                 "macs_feedforward": seconds * 1.4e9, "macs_norm": 0,
                 "macs_unet-resampling": seconds * 0.1e9, "macs_encoder-decoder": seconds * (total - 1.6e9 - attention),
-                "latency_median_s": 0.2 * seconds, "rtf": 0.2, "latency_threads": 2, "machine": "x86_64",
+                "latency_median_s": rtf * seconds, "rtf": rtf, "latency_threads": 2, "machine": "x86_64",
                 "cpu_count": 2}
-               for model, total, attention in (("imse", 4.68e9, 1.0e9), ("muse", 5.22e9, 1.5e9))
+               for model, total, attention, rtf in (("imse", 4.68e9, 1.0e9, 0.2), ("muse", 5.22e9, 1.5e9, 0.3))
                for seconds in (1, 2, 4)]
     pandas.DataFrame(scaling).to_csv(results / "complexity_scaling.csv", index=False)
     rng = np.random.default_rng(0)
@@ -43,7 +43,7 @@ def write_results(root: Path, utterances: int = 4) -> Path:
     for directory in directories.values():
         directory.mkdir(parents=True)
     for index in range(utterances):
-        clean = speech_like(seconds=1.5, seed=index)
+        clean = speech_like(1.5, seed=index).astype(np.float32)
         noise = rng.standard_normal(clean.size).astype(np.float32)
         for kind, level in (("clean", 0.0), ("noisy", 0.05), ("good", 0.01), ("better", 0.004 + 0.002 * index)):
             soundfile.write(directories[kind] / f"u{index}.wav", clean + level * noise, 16_000, subtype="FLOAT")
