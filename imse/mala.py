@@ -19,9 +19,10 @@ from torch import nn
 from torch.nn import functional
 
 
-def rope_frequencies(head_dim: int) -> torch.Tensor:
-    """Upstream's angle vector: head_dim // 4 frequencies 1 / 10000^linspace(0, 1), each twice."""
-    angle = 1.0 / (10000 ** torch.linspace(0, 1, head_dim // 4))
+def rope_frequencies(head_dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Upstream's angle vector: head_dim // 4 frequencies 1 / 10000^linspace(0, 1), each twice
+    (float32 as upstream; float64 for a float64 model, so that it is exact to that precision)."""
+    angle = 1.0 / (10000 ** torch.linspace(0, 1, head_dim // 4, dtype=dtype))
     return angle.repeat_interleave(2)
 
 
@@ -42,7 +43,7 @@ def rotary_tables(
     can still be saved for a backward pass later.
     """
     with torch.inference_mode(False):
-        angle = rope_frequencies(head_dim).to(device)
+        angle = rope_frequencies(head_dim, torch.float64 if dtype == torch.float64 else torch.float32).to(device)
         time_phase = torch.arange(time, device=device, dtype=angle.dtype)[:, None] * angle  # [T, d/2]
         frequency_phase = torch.arange(frequency, device=device, dtype=angle.dtype)[:, None] * angle
         phase = torch.cat(
