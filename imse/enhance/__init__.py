@@ -65,9 +65,13 @@ def _checked_input(waveform: np.ndarray | torch.Tensor, front_end: FrontEnd) -> 
 
 
 def _pass(model: nn.Module, waveform: torch.Tensor, front_end: FrontEnd, size: int) -> torch.Tensor:
-    """One pass over [1, n] zero-padded to `size` samples; the first n samples of the output."""
+    """One pass over [1, n] padded to `size` samples as the front end declares (zeros, or the
+    mirror image when that is shorter than the input); the first n samples of the output."""
     length = waveform.shape[1]
-    padded = torch.nn.functional.pad(waveform, (0, size - length))
+    if front_end.end_padding == "reflect" and size - length < length:
+        padded = torch.nn.functional.pad(waveform[None], (0, size - length), mode="reflect")[0]
+    else:
+        padded = torch.nn.functional.pad(waveform, (0, size - length))
     return _run(model, padded, front_end)[0, :length]
 
 
