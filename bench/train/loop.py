@@ -173,8 +173,19 @@ class TrainResult:
 
 
 def model_config_for(config: TrainConfig) -> ModelConfig:
-    """The registered model's architecture with the config's overrides applied."""
+    """The registered model's architecture with the config's overrides applied.
+
+    The recipe (MetricGAN discriminator, compressed-magnitude and phase losses, 30,700-sample
+    crops) is the U-Nets': a model with another front end (GTCRN's complex spectrum) is refused.
+    """
     base = registry.model(config.model).config
+    representation = base.front_end.representation
+    if representation != "compressed-polar" or not isinstance(base, ModelConfig):
+        raise ConfigError(
+            f"model {config.model!r} cannot be trained with this recipe: it is the U-Nets' MetricGAN recipe "
+            f"for a 'compressed-polar' front end, and {config.model!r} declares a {representation!r} one "
+            "(train it with its authors' own recipe)"
+        )
     if not config.model_overrides:
         return base
     values = base.to_dict()
