@@ -171,7 +171,11 @@ def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Pat
     not end where an uninterrupted one does.
     """
     from bench.train.__main__ import main as train
+    from bench.train.loop import recipe_refusal
 
+    refusal = recipe_refusal(model)
+    if refusal:
+        raise Skip(f"training {model}: {refusal}")
     if profile == "paper" and not torch.cuda.is_available():
         raise Skip(f"training {model} at the paper profile: it needs a GPU (100-200 epochs); none is present")
     run = runs / f"{model}-{profile}-seed{seed}-threads{torch.get_num_threads()}"

@@ -160,3 +160,12 @@ def test_training_with_the_metricgan_recipe_is_refused(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "cannot be trained with this recipe" in result.stderr and "'complex'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_reproduce_pipeline_skips_training_gtcrn(tmp_path):
+    """`nox -s reproduce` trains every registered model: GTCRN is skipped with the reason, not failed."""
+    from bench import pipeline
+
+    with pytest.raises(pipeline.Skip, match="cannot be trained with this recipe"):
+        pipeline.train_run("gtcrn", "smoke", 0, "vb-mini", tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()

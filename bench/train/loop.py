@@ -172,20 +172,28 @@ class TrainResult:
         )
 
 
-def model_config_for(config: TrainConfig) -> ModelConfig:
-    """The registered model's architecture with the config's overrides applied.
+def recipe_refusal(model: str) -> str | None:
+    """Why this recipe cannot train a registered model, or None if it can.
 
     The recipe (MetricGAN discriminator, compressed-magnitude and phase losses, 30,700-sample
     crops) is the U-Nets': a model with another front end (GTCRN's complex spectrum) is refused.
     """
-    base = registry.model(config.model).config
+    base = registry.model(model).config
     representation = base.front_end.representation
-    if representation != "compressed-polar" or not isinstance(base, ModelConfig):
-        raise ConfigError(
-            f"model {config.model!r} cannot be trained with this recipe: it is the U-Nets' MetricGAN recipe "
-            f"for a 'compressed-polar' front end, and {config.model!r} declares a {representation!r} one "
-            "(train it with its authors' own recipe)"
-        )
+    if representation == "compressed-polar" and isinstance(base, ModelConfig):
+        return None
+    return (f"model {model!r} cannot be trained with this recipe: it is the U-Nets' MetricGAN recipe for a "
+            f"'compressed-polar' front end, and {model!r} declares a {representation!r} one "
+            "(train it with its authors' own recipe)")
+
+
+def model_config_for(config: TrainConfig) -> ModelConfig:
+    """The registered model's architecture with the config's overrides applied; a model the
+    recipe cannot train is refused (`recipe_refusal`)."""
+    refusal = recipe_refusal(config.model)
+    if refusal:
+        raise ConfigError(refusal)
+    base = registry.model(config.model).config
     if not config.model_overrides:
         return base
     values = base.to_dict()
