@@ -91,6 +91,10 @@ class GTCRN(nn.Module):
                 features = layer(features)
         return features
 
+    def stream_cache(self) -> GTCRNCache:
+        """A fresh stream's cache: silence before the first frame (`imse.streaming`'s hook)."""
+        return GTCRNCache()
+
     def step(self, spectrum: torch.Tensor, cache: GTCRNCache) -> tuple[torch.Tensor, GTCRNCache]:
         """Enhance the next frames of a stream: [B, F, T, 2] -> ([B, F, T, 2], the updated cache).
 

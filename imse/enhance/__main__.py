@@ -14,6 +14,7 @@ import torch
 
 from imse.checkpoint import CheckpointError
 from imse.enhance import MODES, SUBTYPES, enhance_files, find_inputs
+from imse.streaming import check_streamable
 
 
 def positive_integer(text: str) -> int:
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(arguments.threads)
     try:
         loaded = load_model(arguments.checkpoint, arguments.model, arguments.trust_unknown_checkpoint)
+        if arguments.mode == "stream":
+            check_streamable(loaded.model, loaded.model_name)
         files = find_inputs(arguments.noisy)
     except (CheckpointError, KeyError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
