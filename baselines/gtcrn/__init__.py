@@ -5,6 +5,12 @@ complex spectrum, whole utterances, no RMS normalisation).
 The released VoiceBank+DEMAND weights are a training checkpoint, {'epoch', 'optimizer',
 'model'}: the bundle names 'model' as the entry that holds the weights; the optimiser's state
 and the epoch are ignored.
+
+Output length: `imse.enhance` returns the input's length. The official `infer.py` gives its
+`istft` no length, so its output stops at the last frame centre, up to 255 samples short.
+Over the official output's length the two agree (the input is extended to a whole hop by
+reflection, which leaves the official frames unchanged, and the network is causal).
+Streaming: `imse.streaming` (`--mode stream`) runs it one 256-sample hop at a time.
 """
 
 from __future__ import annotations
