@@ -176,8 +176,11 @@ def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Pat
     """
     from bench.train.__main__ import paper_epoch_range
     from bench.train.config import profile_config
-    from bench.train.loop import RunOptions, train
+    from bench.train.loop import RunOptions, recipe_refusal, train
 
+    refusal = recipe_refusal(model)
+    if refusal:
+        raise Skip(f"training {model}: {refusal}")
     if profile == "paper" and not torch.cuda.is_available():
         raise Skip(f"training {model} at the paper profile: it needs a GPU ({paper_epoch_range()} epochs); "
                    "none is present")

@@ -43,12 +43,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ) from error
 
 
-def generator_state_dict(checkpoint: dict[str, Any], path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The generator's weights from an upstream file ({'generator': ...}) or one of ours."""
-    has_generator = isinstance(checkpoint, dict) and "generator" in checkpoint
-    state = checkpoint["generator"] if has_generator else checkpoint
+def generator_state_dict(
+    checkpoint: dict[str, Any], path: str | os.PathLike, key: str = "generator"
+) -> dict[str, torch.Tensor]:
+    """The network's weights: `checkpoint[key]` if the file has that entry (upstream IMSE/MUSE and
+    ours: 'generator'; a bundle may name another, e.g. GTCRN's 'model'), else the file itself as
+    a flat state dict. Other entries (an optimiser's state, an epoch) are ignored."""
+    has_key = isinstance(checkpoint, dict) and key in checkpoint
+    state = checkpoint[key] if has_key else checkpoint
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise CheckpointError(f"{path}: holds no generator state dict of tensors")
+        raise CheckpointError(f"{path}: holds no state dict of tensors (looked for entry {key!r}, then a flat dict)")
     return state
 
 

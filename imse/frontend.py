@@ -17,6 +17,12 @@ SEGMENT_SIZE = 30_700
 
 WINDOWS = ("hann", "sqrt-hann")
 
+END_PADDINGS = ("zeros", "reflect")
+"""How an utterance is extended to the network's valid length: "zeros" (upstream IMSE/MUSE);
+"reflect", the mirror image of its last samples, which is what a centred STFT of the unpadded
+utterance puts in its last frame, so a causal network gives the official unpadded output
+exactly over the official length (GTCRN)."""
+
 REPRESENTATIONS = ("compressed-polar", "complex")
 """What a network takes and gives: "compressed-polar", the U-Nets' compressed magnitude and
 phase, each [batch, frequency, frames], out (magnitude, phase, complex); "complex", the
@@ -59,7 +65,8 @@ class FrontEnd:
 
     `segment_size` None means the model takes whole utterances (no segmenting);
     `frame_multiple` is the frame count the network's input must be a multiple of (the
-    U-Nets halve time twice: 4).
+    U-Nets halve time twice: 4); `end_padding` is how a whole-utterance pass extends the
+    input to its valid length (see END_PADDINGS).
     """
 
     stft: STFTConfig
@@ -70,10 +77,13 @@ class FrontEnd:
     full_pass_bytes_per_sample: int | None = None
     """Peak memory of a whole-utterance pass per input sample, as measured; None if unknown.
     `imse.enhance` refuses a pass that would not fit in the memory available."""
+    end_padding: str = "zeros"
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
             raise ValueError(f"unknown representation {self.representation!r}; use one of {REPRESENTATIONS}")
+        if self.end_padding not in END_PADDINGS:
+            raise ValueError(f"unknown end padding {self.end_padding!r}; use one of {END_PADDINGS}")
 
     @property
     def sample_rate(self) -> int:

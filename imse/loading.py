@@ -78,8 +78,8 @@ def load_model(
         name, network = bundle.model, registry.build(bundle.model)
     else:
         name, network = _architecture(contents, model, path)
-    state = generator_state_dict(contents, path)
-    if is_upstream_state_dict(state):
+    state = generator_state_dict(contents, path, bundle.state_key if bundle else "generator")
+    if is_upstream_state_dict(state, network):
         load_upstream_state_dict(network, state, str(path))
     else:
         try:

@@ -45,6 +45,8 @@ class PretrainedBundle:
     cache_path: str
     description: str
     sample_rate: int = SAMPLE_RATE
+    state_key: str = "generator"
+    """The file's entry that holds the network's weights; the others (optimiser, epoch) are ignored."""
 
     @property
     def url(self) -> str:

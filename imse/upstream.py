@@ -6,6 +6,11 @@ The skeleton's part of the mapping is the table below; each embedding and attent
 class maps its own parameters through its `upstream_names` class attribute, and may name
 `upstream_constants`: tensors the authors stored that we compute (MALA's RoPE angles),
 which are checked against ours instead of being loaded.
+
+A network that is not this skeleton declares its own mapping: methods `upstream_key_map()`
+(our key -> theirs) and `upstream_constants()` (their key -> the value we compute; a key
+that is also mapped is checked and then loaded, e.g. GTCRN's ERB matrices). The same strict
+loader below then serves it.
 """
 
 from __future__ import annotations
@@ -117,10 +122,17 @@ def _constants(model: nn.Module) -> dict[str, torch.Tensor]:
     return constants
 
 
+def _declared_mapping(model: nn.Module) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The model's own (key map, constants) if it declares them, else the U-Net skeleton's."""
+    if callable(getattr(model, "upstream_key_map", None)):
+        constants = model.upstream_constants() if callable(getattr(model, "upstream_constants", None)) else {}
+        return model.upstream_key_map(), constants
+    return upstream_key_map(model), _constants(model)
+
+
 def load_upstream_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "") -> None:
     """Load the authors' generator weights strictly: every tensor used, none missing, shapes equal."""
-    mapping = upstream_key_map(model)
-    constants = _constants(model)
+    mapping, constants = _declared_mapping(model)
     expected = set(mapping.values()) | set(constants)
     missing = sorted(expected - set(state_dict))
     unused = sorted(set(state_dict) - expected)
@@ -132,7 +144,7 @@ def load_upstream_state_dict(model: nn.Module, state_dict: dict[str, torch.Tenso
         )
     for key, value in constants.items():
         stored = state_dict[key]
-        if stored.shape != value.shape or not torch.allclose(stored.to(value), value, rtol=1e-6, atol=0):
+        if stored.shape != value.shape or not torch.allclose(stored.to(value), value, rtol=1e-6, atol=1e-9):
             raise UpstreamMismatch(f"{where}{key} differs from the value this architecture computes")
     ours = {}
     for our_key, their_key in mapping.items():
@@ -146,6 +158,9 @@ def load_upstream_state_dict(model: nn.Module, state_dict: dict[str, torch.Tenso
     model.load_state_dict(ours, strict=True)
 
 
-def is_upstream_state_dict(state_dict: dict[str, torch.Tensor]) -> bool:
-    """Whether a generator state dict uses the authors' names rather than ours."""
+def is_upstream_state_dict(state_dict: dict[str, torch.Tensor], model: nn.Module | None = None) -> bool:
+    """Whether a generator state dict uses the authors' names rather than ours: for a model that
+    declares its own mapping, any key that is not one of ours; for the U-Nets, their prefix."""
+    if model is not None and callable(getattr(model, "upstream_key_map", None)):
+        return not set(state_dict) <= set(model.state_dict())
     return any(key.startswith("TCFTransformer.") for key in state_dict)

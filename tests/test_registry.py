@@ -10,7 +10,10 @@ import torch
 
 from imse.registry import registry
 
-EXPECTED_PARAMETERS = {"imse": 432_995, "muse": 513_015, "imse-de": 438_583, "imse-taylor": 507_427}
+EXPECTED_PARAMETERS = {
+    "imse": 432_995, "muse": 513_015, "imse-de": 438_583, "imse-taylor": 507_427,
+    "gtcrn": 23_669,  # learnable only; its fixed ERB matrices (24,576) are buffers
+}
 
 
 def parameters(module: torch.nn.Module) -> int:

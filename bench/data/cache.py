@@ -9,6 +9,7 @@ killed build carries its process id and is removed by the next build once that p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -72,10 +73,8 @@ def read_manifest(directory: Path, verify_hashes: bool = False) -> dict | None:
             retimed |= entry.get("mtime_ns") != modified
             entry["mtime_ns"] = modified
     if retimed:
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache is still valid, only hashed again next time
             atomic_write_text(directory / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-        except OSError:  # a read-only cache: it is still valid, only hashed again next time
-            pass
     return manifest
 
 

@@ -43,8 +43,6 @@ from imse.unet import ModelConfig, SpeechEnhancementNet
 
 CHECKPOINT = "checkpoint_last.pt"
 BEST = "best.pt"
-TRAINABLE_REPRESENTATION = "compressed-polar"
-"""The front-end representation the recipe's losses are defined on (see imse.frontend)."""
 SUMMARY = "summary.json"
 CHECKPOINT_FORMAT = "bench.train/1"
 CHECKPOINT_KEYS = frozenset({
@@ -179,19 +177,28 @@ class TrainResult:
         )
 
 
-def model_config_for(config: TrainConfig) -> ModelConfig:
-    """The registered model's architecture with the config's overrides applied.
+def recipe_refusal(model: str) -> str | None:
+    """Why this recipe cannot train a registered model, or None if it can.
 
-    The recipe's losses are defined on compressed magnitude and phase, so a model whose
-    declared front end takes another representation is refused here, before any work.
+    The recipe (MetricGAN discriminator, compressed-magnitude and phase losses, 30,700-sample
+    crops) is the U-Nets': a model with another front end (GTCRN's complex spectrum) is refused.
     """
-    base = registry.model(config.model).config
+    base = registry.model(model).config
     representation = base.front_end.representation
-    if representation != TRAINABLE_REPRESENTATION:
-        raise ConfigError(
-            f"model {config.model!r} takes a {representation!r} spectrum; the MetricGAN recipe of bench.train "
-            f"trains models on {TRAINABLE_REPRESENTATION!r} features only"
-        )
+    if representation == "compressed-polar" and isinstance(base, ModelConfig):
+        return None
+    return (f"model {model!r} cannot be trained with this recipe: it is the U-Nets' MetricGAN recipe for a "
+            f"'compressed-polar' front end, and {model!r} declares a {representation!r} one "
+            "(train it with its authors' own recipe)")
+
+
+def model_config_for(config: TrainConfig) -> ModelConfig:
+    """The registered model's architecture with the config's overrides applied; a model the
+    recipe cannot train is refused (`recipe_refusal`)."""
+    refusal = recipe_refusal(config.model)
+    if refusal:
+        raise ConfigError(refusal)
+    base = registry.model(config.model).config
     if not config.model_overrides:
         return base
     return type(base).from_dict({**base.to_dict(), **config.model_overrides})

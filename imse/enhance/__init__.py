@@ -8,8 +8,11 @@ representation, whether the input is RMS-normalised, its segment size. Two modes
   of the utterance, and the previous segment's output is cut so that the pieces join; a
   short utterance is zero-padded to one segment. A model that declares no segment size
   takes the whole utterance in this mode too.
-- `full` runs the whole utterance in one pass, zero-padded to the front end's next valid
-  length.
+- `full` runs the whole utterance in one pass, padded (as the front end declares) to its
+  next valid length.
+- `stream` feeds a causal model one hop at a time through its cache (`imse.streaming`) and
+  returns what the whole-utterance pass returns, the one-hop delay removed; a model that is
+  not causal (IMSE, MUSE) is refused.
 The output always has the input's length.
 """
 
@@ -28,8 +31,9 @@ from tqdm import tqdm
 from imse.audio import AudioError, read_audio, write_audio
 from imse.dsp import analyse, rms_normalisation_factor, synthesise
 from imse.frontend import FrontEnd
+from imse.streaming import check_streamable, enhance_stream
 
-MODES = ("segmented", "full")
+MODES = ("segmented", "full", "stream")
 SUBTYPES = ("PCM_16", "FLOAT")
 
 
@@ -66,9 +70,13 @@ def _checked_input(waveform: np.ndarray | torch.Tensor, front_end: FrontEnd) -> 
 
 
 def _pass(model: nn.Module, waveform: torch.Tensor, front_end: FrontEnd, size: int) -> torch.Tensor:
-    """One pass over [1, n] zero-padded to `size` samples; the first n samples of the output."""
+    """One pass over [1, n] padded to `size` samples as the front end declares (zeros, or the
+    mirror image when that is shorter than the input); the first n samples of the output."""
     length = waveform.shape[1]
-    padded = torch.nn.functional.pad(waveform, (0, size - length))
+    if front_end.end_padding == "reflect" and size - length < length:
+        padded = torch.nn.functional.pad(waveform[None], (0, size - length), mode="reflect")[0]
+    else:
+        padded = torch.nn.functional.pad(waveform, (0, size - length))
     return _run(model, padded, front_end)[0, :length]
 
 
@@ -101,7 +109,7 @@ def enhance(waveform: np.ndarray | torch.Tensor, model: nn.Module, mode: str = "
     """Enhance one mono utterance at the model's sample rate; returns float32 samples of the same length."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
-    front_end: FrontEnd = model.config.front_end
+    front_end = check_streamable(model) if mode == "stream" else model.config.front_end
     noisy = _checked_input(waveform, front_end)
     length = noisy.numel()
     if not noisy.any():
@@ -114,7 +122,9 @@ def enhance(waveform: np.ndarray | torch.Tensor, model: nn.Module, mode: str = "
             raise EnhancementError("input is silent (its energy is 0 in float32); nothing to enhance") from error
     normalised = (noisy * factor)[None]
     size = front_end.segment_size
-    if mode == "full" or size is None:
+    if mode == "stream":
+        output = torch.from_numpy(enhance_stream(normalised[0], model))
+    elif mode == "full" or size is None:
         _check_memory(front_end, front_end.valid_length(length))
         output = _pass(model, normalised, front_end, front_end.valid_length(length))
     else:

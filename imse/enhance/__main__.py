@@ -15,6 +15,7 @@ import torch
 from imse.arguments import positive_integer
 from imse.checkpoint import CheckpointError
 from imse.enhance import MODES, SUBTYPES, collect_inputs, enhance_files
+from imse.streaming import check_streamable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(arguments.threads)
     try:
         loaded = load_model(arguments.checkpoint, arguments.model, arguments.trust_unknown_checkpoint)
+        if arguments.mode == "stream":
+            check_streamable(loaded.model, loaded.model_name)
         selection = collect_inputs(arguments.noisy)
     except (CheckpointError, KeyError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
