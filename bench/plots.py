@@ -15,6 +15,7 @@ from bench.metrics import DEFAULT_VARIANT  # noqa: E402
 from bench.pipeline import per_utterance_improvement  # noqa: E402
 from bench.results import ORIGIN_INPUT, load_measured  # noqa: E402
 from bench.tables import test_set_size, thread_count_label  # noqa: E402
+from imse.atomic import atomic_write  # noqa: E402
 from imse.frontend import SAMPLE_RATE  # noqa: E402
 
 
@@ -23,7 +24,8 @@ def _save(figure: plt.Figure, output: Path, name: str) -> list[Path]:
     paths = [output / f"{name}.png", output / f"{name}.pdf"]
     for path in paths:  # no creation date in the PDF: the same results give the same bytes
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else None
-        figure.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
+        with atomic_write(path, "wb") as stream:
+            figure.savefig(stream, format=path.suffix[1:], dpi=150, bbox_inches="tight", metadata=metadata)
     plt.close(figure)
     return paths
 

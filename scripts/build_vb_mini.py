@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -387,11 +388,15 @@ def main() -> None:
     arguments.downloads.mkdir(parents=True, exist_ok=True)
     if arguments.fetch:
         fetch(arguments.downloads)
+    # built beside its place and swapped in whole: a killed build never leaves half a corpus
+    partial = arguments.output.with_name(f".{arguments.output.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    corpus = build(arguments.downloads, partial)
+    (partial / "corpus.json").write_text(json.dumps(corpus, indent=1) + "\n", encoding="utf-8")
+    (partial / "ATTRIBUTION").write_text(attribution(corpus), encoding="utf-8")
     if arguments.output.exists():
         shutil.rmtree(arguments.output)
-    corpus = build(arguments.downloads, arguments.output)
-    (arguments.output / "corpus.json").write_text(json.dumps(corpus, indent=1) + "\n", encoding="utf-8")
-    (arguments.output / "ATTRIBUTION").write_text(attribution(corpus), encoding="utf-8")
+    os.rename(partial, arguments.output)
     total = sum(path.stat().st_size for path in arguments.output.rglob("*") if path.is_file())
     print(
         f"{arguments.output}: {len(corpus['utterances'])} utterances, {len(corpus['noises'])} noise clips, "

@@ -37,6 +37,8 @@ def open_source(data: str | None = None, *, partial: bool = False) -> Source:
 
     `partial` says the source is a deliberate subset, so the 11,572 / 824 check is skipped.
     """
+    if data is not None and not data.strip():
+        raise DataError(f"--data is empty; name a source ({LAYOUTS}), or leave it out for ${DATA_VARIABLE} or vb-mini")
     data = data or os.environ.get(DATA_VARIABLE) or VB_MINI
     full = not partial
     if data == VB_MINI:
