@@ -82,6 +82,18 @@ def write_table(path: str | os.PathLike, rows: list[dict], header: list[str]) ->
     atomic_write_text(path, to_csv(rows, header))
 
 
+def has_table_header(path: str | os.PathLike) -> bool:
+    """Whether the file's first line is the header of a metrics table (a torn table still has one)."""
+    try:
+        with open(path, "rb") as stream:
+            first = stream.readline(4096).decode("utf-8")
+        header = next(csv.reader([first]))
+    except (OSError, UnicodeDecodeError, csv.Error, StopIteration):
+        return False
+    optional = tuple(name for name in header if name in OPTIONAL_METRICS)
+    return header == columns(optional)
+
+
 def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
     """Rows and header of an intact table; TableError naming the file and the line otherwise.
 
