@@ -15,6 +15,7 @@ file's size and mtime, the variant, the columns and the versions of the metric p
 When any of it differs (or the record is absent) the table is scored again from scratch and
 replaced, and a warning says what differed. An existing --output that is not a metrics table
 of this tool (an audio file, a directory, someone's notes) is refused before any scoring.
+A run in which no utterance is scored ok exits 1.
 
 A failed utterance (missing pair, unreadable or wrong-format file, PESQ or STOI failure) is
 a row with NaN scores, status "failed" and its reason; it never enters a mean. --strict
@@ -572,8 +573,18 @@ def closing_line(output: Path, summary: dict) -> str:
             f"[{summary['variant']}]  {means}")
 
 
+def no_ok_message(output: Path, summary: dict) -> str | None:
+    """Why a finished table holds no number (no utterance scored ok), or None when it holds some."""
+    if summary["ok"]:
+        return None
+    if not summary["count"]:
+        return "no utterance was scored ok: this run had no utterance to score (an empty --shard?)"
+    kinds = ", ".join(f"{kind} {count}" for kind, count in summary["failures_by_kind"].items())
+    return f"no utterance was scored ok: {summary['failures']} failed ({kinds}); see the reason column of {output}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.evaluate`: parse, score or merge, print the closing line; 2 on an error."""
+    """`python -m bench.evaluate`: parse, score or merge, print the closing line; 2 on an error, 1 if nothing ok."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command_line = parser()
     arguments = command_line.parse_args(argv)
@@ -585,6 +596,10 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         return report_error(error)
     print(closing_line(arguments.output, summary), file=sys.stderr)
+    message = no_ok_message(arguments.output, summary)
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 import bench.evaluate as evaluate
 from bench.metrics.table import read_table
 from tests.dummies.audio import noisy_version, speech_like, write_wav
-from tests.test_evaluate import run
+from tests.test_evaluate import make_dirs, run
 
 
 @pytest.fixture
@@ -121,3 +122,23 @@ def test_a_table_with_no_record_of_its_inputs_is_scored_again(tmp_path, capsys):
     evaluate.resume_key_path(output).unlink()
     assert run(clean_dir, enhanced_dir, output) == 0
     assert "no record of the inputs it was scored from" in capsys.readouterr().err
+
+
+# 3. every utterance failed
+
+
+def test_a_run_where_every_utterance_failed_exits_1(tmp_path, capsys):
+    clean_dir, enhanced_dir = tmp_path / "clean", tmp_path / "enhanced"
+    write_wav(clean_dir / "u1.wav", speech_like(1.0))
+    write_wav(enhanced_dir / "u1.wav", np.zeros(16_000))
+    assert run(clean_dir, enhanced_dir, tmp_path / "metrics.csv") == 1
+    assert "no utterance was scored ok: 1 failed" in capsys.readouterr().err
+    shard = tmp_path / "shard.csv"
+    assert run(clean_dir, enhanced_dir, shard, "--shard", "1/1") == 1
+    assert evaluate.main(["merge", str(shard), "--output", str(tmp_path / "merged.csv")]) == 1
+
+
+def test_an_empty_shard_exits_1(tmp_path, capsys):
+    clean_dir, enhanced_dir = make_dirs(tmp_path, failures=False)
+    assert run(clean_dir, enhanced_dir, tmp_path / "metrics.csv", "--shard", "4/4") == 1
+    assert "no utterance" in capsys.readouterr().err
