@@ -34,10 +34,14 @@ if __name__ == "__main__":
         os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import ctypes  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
@@ -66,6 +70,8 @@ from imse.audio import AudioError, read_audio  # noqa: E402
 from imse.frontend import SAMPLE_RATE  # noqa: E402
 
 CHECKPOINT_SECONDS = 10.0
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 0.5
 METRIC_PACKAGES = ("python", "imse-bench", "numpy", "scipy", "pesq", "pystoi", "soundfile", "soxr")
 """Packages whose version can move a score: a resume requires the same ones."""
 VARIANT_DESCRIPTIONS = {
@@ -448,13 +454,50 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
     return summary
 
 
+def _set_parent_death_signal() -> None:
+    """Linux: have the kernel send this process SIGTERM when its parent dies; elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # without it, the watchdog thread still ends the worker
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def die_with_parent(starter: int) -> None:
+    """Pool initializer: end this worker when its parent dies, even by SIGKILL (no orphans holding memory).
+
+    PR_SET_PDEATHSIG where the kernel has it, and a thread that exits once the parent changes.
+    `starter` is the process that made the pool: if it is gone already, exit now.
+    """
+    parent = os.getppid()
+    _set_parent_death_signal()
+    if parent != starter and not _pid_exists(starter):
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+
+
 def _run(tasks: list[tuple], jobs: int):
     """Yield (utterance, scores) as they finish, in this process (jobs 1) or in a process pool."""
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield _score_task(task)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_score_task, task) for task in tasks]
         try:
             for future in as_completed(futures):
