@@ -199,3 +199,15 @@ def test_sigkill_of_a_parallel_run_leaves_no_worker_alive(shared_dir, tmp_path):
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     assert not survivors, f"pool workers {survivors} outlived their SIGKILLed parent"
+
+
+# 9. the per-utterance table is for programs: a formula-like name round-trips verbatim
+
+
+def test_a_formula_like_utterance_name_round_trips_in_the_per_utterance_table(tmp_path):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    for directory in (clean_dir, enhanced_dir):
+        (directory / "u1.wav").rename(directory / "=HYPERLINK(x).wav")
+    output = tmp_path / "metrics.csv"
+    assert run(clean_dir, enhanced_dir, output) == 0
+    assert [row["utterance"] for row in read_table(output)[0]] == ["=HYPERLINK(x)", "u2"]

@@ -4,6 +4,11 @@ One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi, status, re
 any optional measures (estoi, pesq_nb), then variant and truncated_samples. Scores are
 rounded to 6 decimals when a row is made, so a table read back summarises exactly as the
 one that was written. NaN is written as "nan".
+
+This table is for programs (resume, merge, compare, regress): utterance names are written
+verbatim, even one starting with =, +, - or @, so that it round-trips. It is not neutralised
+for spreadsheets; `python -m bench.tables --format csv` is the export for people, and quotes
+such cells there.
 """
 
 from __future__ import annotations
