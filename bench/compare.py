@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError, report_error
-from bench.evaluate import to_json
+from bench.evaluate import is_json_with, to_json
 from bench.metrics import OK
 from bench.metrics.statistics import BOOTSTRAP, MIN_SAMPLE, paired_difference
 from bench.metrics.table import TableError, read_table, score_columns
@@ -76,6 +76,27 @@ def paired_comparison(csv_a: str | os.PathLike, csv_b: str | os.PathLike) -> dic
     }
 
 
+def check_output(output: Path, tables: tuple[Path, ...]) -> None:
+    """Refuse an --output that is a directory, one of the compared tables, or a file bench.compare did not write."""
+    if output.is_dir():
+        raise CompareError(f"--output {output} is a directory; name a .json file")
+    if any(output.resolve() == Path(table).resolve() for table in tables):
+        raise CompareError(f"--output {output} is one of the tables being compared; name another file")
+    if output.exists() and not is_json_with(output, {"difference", "paired_utterances"}):
+        raise CompareError(f"--output {output} exists and is not a comparison written by bench.compare; "
+                           "refusing to replace it: name another file")
+
+
+def compare_tables(csv_a: Path, csv_b: Path, output: Path | None = None) -> dict:
+    """`paired_comparison` of A and B, also written as JSON to `output` (checked before any work) when given."""
+    if output is not None:
+        check_output(Path(output), (csv_a, csv_b))
+    comparison = paired_comparison(csv_a, csv_b)
+    if output is not None:
+        atomic_write_text(output, to_json(comparison))
+    return comparison
+
+
 def _report(comparison: dict) -> str:
     lines = [
         f"A = {comparison['a']}",
@@ -107,11 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="also write the comparison as JSON here")
     arguments = parser.parse_args(argv)
     try:
-        comparison = paired_comparison(arguments.a, arguments.b)
+        comparison = compare_tables(arguments.a, arguments.b, arguments.output)
     except BenchError as error:
         return report_error(error)
-    if arguments.output:
-        atomic_write_text(arguments.output, to_json(comparison))
     print(_report(comparison))
     return 0
 

@@ -264,7 +264,8 @@ def resume_key_path(output: Path) -> Path:
     return output.with_name(output.stem + ".resume.json")
 
 
-def _is_json_with(path: Path, keys: set[str]) -> bool:
+def is_json_with(path: Path, keys: set[str]) -> bool:
+    """Whether `path` holds a JSON object with (at least) these keys."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -289,7 +290,7 @@ def check_output(output: Path, inputs: tuple[Path, ...] = ()) -> None:
     if output.suffix.lower() == ".wav":
         raise EvaluationError(f"--output {output}: the table is CSV; give it a .csv name, not an audio one")
     for companion, keys in ((summary_path(output), {"metrics", "variant"}), (resume_key_path(output), {"tool"})):
-        if companion.is_dir() or (companion.exists() and not _is_json_with(companion, keys)):
+        if companion.is_dir() or (companion.exists() and not is_json_with(companion, keys)):
             raise EvaluationError(f"{companion} (written beside --output {output}) exists and is not one that "
                                   "bench.evaluate wrote; refusing to replace it: move it or name another --output")
 

@@ -453,6 +453,17 @@ def _for_spreadsheets(frame: pandas.DataFrame) -> pandas.DataFrame:
     return frame
 
 
+def check_output(results: Path, output: Path) -> None:
+    """Refuse an --output that is a directory or a file the tables are made from (reported.csv, measured/, ...)."""
+    if output.is_dir():
+        raise TablesError(f"--output {output} is a directory; name a file, e.g. {output / 'tables.tex'}")
+    target = output.resolve()
+    inputs = [results / name for name in ("reported.csv", "significance.json", *MEASURED_FILES.values())]
+    folders = [(results / name).resolve() for name in ("measured", "baselines")]
+    if target in {path.resolve() for path in inputs} or any(folder in target.parents for folder in folders):
+        raise TablesError(f"--output {output} is one of the results the tables are made from; name another file")
+
+
 def write_tables(
     results: Path,
     output_format: str = "markdown",
@@ -464,13 +475,16 @@ def write_tables(
     """The tables of `results` (default: all of TABLES) in one format; written to `output` when given.
 
     A table whose bench.complexity file is absent is left out with a note on stderr. Returns
-    the text. Raises TablesError without results/reported.csv or for an unknown table or format.
+    the text. Raises TablesError without results/reported.csv, for an unknown table or format, for
+    an `output` that is a directory or one of the results files, or for a broken results file.
     """
     if not (results / "reported.csv").exists():
         raise TablesError(f"{results}/reported.csv not found; run from the repository root or pass --results")
     unknown = sorted(set(names or ()) - set(TABLES)) + ([output_format] if output_format not in FORMATS else [])
     if unknown:
         raise TablesError(f"unknown table or format {unknown}; tables are {TABLES}, formats {FORMATS}")
+    if output is not None:
+        check_output(results, Path(output))
     names = list(names or TABLES)
     missing = [name for name in names if name in MEASURED_FILES and not (results / MEASURED_FILES[name]).exists()]
     for name in missing:

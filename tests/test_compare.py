@@ -142,3 +142,18 @@ def test_the_report_counts_paired_and_unpaired_utterances(systems, capsys):
     a, b, _, _ = systems
     assert main([str(a), str(b)]) == 0
     assert "27 paired (ok in both), 2 failed in either, only in A 0, only in B 1" in capsys.readouterr().out
+
+
+def test_an_output_onto_a_table_or_another_file_is_refused(systems, tmp_path, capsys):
+    a, b, _, _ = systems
+    before = a.read_text()
+    assert main([str(a), str(b), "--output", str(a)]) == 2
+    assert str(a) in capsys.readouterr().err and a.read_text() == before
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}\n')
+    assert main([str(a), str(b), "--output", str(notes)]) == 2
+    assert "not a comparison" in capsys.readouterr().err and notes.read_text() == '{"mine": 1}\n'
+    assert main([str(a), str(b), "--output", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    good = tmp_path / "comparison.json"
+    assert main([str(a), str(b), "--output", str(good)]) == 0 and main([str(a), str(b), "--output", str(good)]) == 0

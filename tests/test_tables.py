@@ -217,3 +217,13 @@ def test_csv_export_neutralises_formula_like_cells(editable, capsys):
         if cell[:1] in ("=", "+", "-", "@"):
             float(cell)  # only numbers may start so: a negative delta, say
     assert tables.neutralise("-1.5") == "'-1.5" and tables.neutralise("@x") == "'@x" and tables.neutralise("ok") == "ok"
+
+
+@pytest.mark.parametrize("target", ["reported.csv", "significance.json", "measured/vbdmd-sample/noisy.loizou.csv",
+                                    "."])
+def test_an_output_onto_a_results_input_or_a_directory_is_refused(editable, capsys, target):
+    path = editable / target
+    before = path.read_bytes() if path.is_file() else None
+    assert tables.main(["--format", "csv", "--results", str(editable), "--output", str(path)]) == 2
+    assert str(path) in capsys.readouterr().err
+    assert before is None or path.read_bytes() == before
