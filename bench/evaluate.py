@@ -38,6 +38,7 @@ import contextlib  # noqa: E402
 import ctypes  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import shlex  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -71,7 +72,6 @@ from imse.frontend import SAMPLE_RATE  # noqa: E402
 
 CHECKPOINT_SECONDS = 10.0
 PR_SET_PDEATHSIG = 1
-PARENT_POLL_SECONDS = 0.5
 METRIC_PACKAGES = ("python", "imse-bench", "numpy", "scipy", "pesq", "pystoi", "soundfile", "soxr")
 """Packages whose version can move a score: a resume requires the same ones."""
 VARIANT_DESCRIPTIONS = {
@@ -463,33 +463,23 @@ def _set_parent_death_signal() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_SECONDS)
+def _watch_parent() -> None:
+    """Exit this worker once the process that started the pool has gone (its sentinel pipe closes)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    parent.join()
     os._exit(1)
 
 
-def die_with_parent(starter: int) -> None:
+def die_with_parent() -> None:
     """Pool initializer: end this worker when its parent dies, even by SIGKILL (no orphans holding memory).
 
-    PR_SET_PDEATHSIG where the kernel has it, and a thread that exits once the parent changes.
-    `starter` is the process that made the pool: if it is gone already, exit now.
+    PR_SET_PDEATHSIG where the kernel has it, and a thread that exits once the parent has gone
+    (also when it went before this worker started).
     """
-    parent = os.getppid()
     _set_parent_death_signal()
-    if parent != starter and not _pid_exists(starter):
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+    threading.Thread(target=_watch_parent, name="watch-parent", daemon=True).start()
 
 
 def _run(tasks: list[tuple], jobs: int):
@@ -498,7 +488,7 @@ def _run(tasks: list[tuple], jobs: int):
         for task in tasks:
             yield _score_task(task)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent) as pool:
         futures = [pool.submit(_score_task, task) for task in tasks]
         try:
             for future in as_completed(futures):
