@@ -10,6 +10,13 @@ every few seconds while scoring, so an interrupted run resumes where it stopped:
 are already "ok" in an intact table are kept, the rest are scored. Scoring the raw noisy
 input (the "Noisy" row) is the same command with the noisy directory as --enhanced-dir.
 
+A resume is keyed to what was scored: metrics.resume.json records both directories, every
+file's size and mtime, the variant, the columns and the versions of the metric packages.
+When any of it differs (or the record is absent) the table is scored again from scratch and
+replaced, and a warning says what differed. An existing --output that is not a metrics table
+of this tool (an audio file, a directory, someone's notes) is refused before any scoring.
+A run in which no utterance is scored ok exits 1.
+
 A failed utterance (missing pair, unreadable or wrong-format file, PESQ or STOI failure) is
 a row with NaN scores, status "failed" and its reason; it never enters a mean. --strict
 stops at the first failure instead.
@@ -27,10 +34,15 @@ if __name__ == "__main__":
         os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import ctypes  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import shlex  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
@@ -47,6 +59,7 @@ from bench.metrics.table import (  # noqa: E402
     TableError,
     columns,
     failure_kind,
+    has_table_header,
     make_row,
     read_table,
     score_columns,
@@ -58,6 +71,9 @@ from imse.audio import AudioError, read_audio  # noqa: E402
 from imse.frontend import SAMPLE_RATE  # noqa: E402
 
 CHECKPOINT_SECONDS = 10.0
+PR_SET_PDEATHSIG = 1
+METRIC_PACKAGES = ("python", "imse-bench", "numpy", "scipy", "pesq", "pystoi", "soundfile", "soxr")
+"""Packages whose version can move a score: a resume requires the same ones."""
 VARIANT_DESCRIPTIONS = {
     "loizou": "WSS on the [-1, 1] scale, as Loizou's composite.m (equals CMGAN's int16 path)",
     "upstream-float": "WSS divided by 32768 twice, as the MP-SENet/MUSE/IMSE evaluation scripts (inflated)",
@@ -243,27 +259,99 @@ def _command_line(argv: list[str]) -> str:
     return shlex.join([sys.executable, "-m", "bench.evaluate", *argv])
 
 
-def _load_previous(output: Path, header: list[str], variant: str) -> list[dict]:
-    """Ok rows of an intact earlier table at `output` to keep; [] if there is none or it is broken."""
+def resume_key_path(output: Path) -> Path:
+    """metrics.csv -> metrics.resume.json: what the table beside it was scored from."""
+    return output.with_name(output.stem + ".resume.json")
+
+
+def is_json_with(path: Path, keys: set[str]) -> bool:
+    """Whether `path` holds a JSON object with (at least) these keys."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and keys <= set(document)
+
+
+def check_output(output: Path, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output whose writing would lose a file that is not this tool's, before any work.
+
+    `output` and its summary and resume record may be absent or files this tool wrote; a
+    directory, an input (`inputs`) or any other file there is refused, named.
+    """
+    output = Path(output)
+    if output.is_dir():
+        raise EvaluationError(f"--output {output} is a directory; name a file in it, e.g. {output / 'metrics.csv'}")
+    if any(output.resolve() == Path(path).resolve() for path in inputs):
+        raise EvaluationError(f"--output {output} is one of the shards being merged; name another file")
+    if output.exists() and not has_table_header(output):
+        raise EvaluationError(f"--output {output} exists and is not a metrics table of bench.evaluate; "
+                              "refusing to replace it: name another file")
+    if output.suffix.lower() == ".wav":
+        raise EvaluationError(f"--output {output}: the table is CSV; give it a .csv name, not an audio one")
+    for companion, keys in ((summary_path(output), {"metrics", "variant"}), (resume_key_path(output), {"tool"})):
+        if companion.is_dir() or (companion.exists() and not is_json_with(companion, keys)):
+            raise EvaluationError(f"{companion} (written beside --output {output}) exists and is not one that "
+                                  "bench.evaluate wrote; refusing to replace it: move it or name another --output")
+
+
+def _file_stamp(path: Path | None) -> list[int] | None:
+    if path is None:
+        return None
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
+
+
+def resume_key(options: ScoringOptions, pairs: list[Pair], header: list[str]) -> dict:
+    """What a table is scored from: directories, each file's size and mtime, variant, columns, metric versions."""
+    versions = package_versions()
+    return {
+        "tool": "bench.evaluate",
+        "clean_dir": str(Path(options.clean_dir).resolve()),
+        "enhanced_dir": str(Path(options.enhanced_dir).resolve()),
+        "variant": options.variant,
+        "columns": header,
+        "versions": {name: versions.get(name) for name in METRIC_PACKAGES},
+        "files": {pair.utterance: [_file_stamp(pair.clean), _file_stamp(pair.enhanced)] for pair in pairs},
+    }
+
+
+def _key_difference(previous: dict, key: dict) -> str:
+    """What differs between two resume keys, in words ("" when nothing does)."""
+    differences = [f"{name} {previous.get(name)!r} -> {key[name]!r}" for name in key
+                   if name not in ("files", "versions") and previous.get(name) != key[name]]
+    old_versions = previous.get("versions") or {}
+    differences += [f"{name} {old_versions.get(name)} -> {version}" for name, version in key["versions"].items()
+                    if old_versions.get(name) != version]
+    old_files = previous.get("files") or {}
+    changed = sorted(u for u in set(old_files) | set(key["files"]) if old_files.get(u) != key["files"].get(u))
+    if changed:
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        differences.append(f"files added, removed or changed (size or mtime): {', '.join(changed[:5])}{more}")
+    return "; ".join(differences)
+
+
+def _load_previous(output: Path, key: dict) -> list[dict]:
+    """Ok rows of an intact earlier table at `output` scored from the same inputs (`key`); else [] and a warning."""
     if not output.exists():
         return []
+    record = resume_key_path(output)
     try:
-        rows, previous_header = read_table(output)
+        rows, _ = read_table(output)
+        previous = json.loads(record.read_text(encoding="utf-8"))
     except TableError as error:
-        print(f"warning: {error}; scoring every utterance again", file=sys.stderr)
-        return []
-    if previous_header != header:
-        raise EvaluationError(
-            f"{output} has columns {previous_header}, this run writes {header}; "
-            "use another --output or the same options"
-        )
-    variants = {row["variant"] for row in rows}
-    if variants and variants != {variant}:
-        raise EvaluationError(
-            f"{output} was scored with variant {variants.pop()!r}, this run uses {variant!r}; "
-            "use another --output or the same --variant"
-        )
+        return _start_over(f"{error}")
+    except (OSError, ValueError):
+        return _start_over(f"{output} has no record of the inputs it was scored from ({record} absent or unreadable)")
+    difference = _key_difference(previous, key)
+    if difference:
+        return _start_over(f"{output} was scored from other inputs or options ({difference})")
     return [row for row in rows if row["status"] == OK]
+
+
+def _start_over(why: str) -> list[dict]:
+    print(f"warning: {why}; scoring every utterance again and replacing the table", file=sys.stderr)
+    return []
 
 
 def _check_options(options: ScoringOptions) -> None:
@@ -332,10 +420,15 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
     """
     _check_options(options)
     output = Path(options.output)
+    check_output(output)
     header = columns(options.optional_measures)
     pairs, all_utterances = _pairs_to_score(options)
     wanted = {pair.utterance for pair in pairs}
-    kept = [row for row in _load_previous(output, header, options.variant) if row["utterance"] in wanted]
+    key = resume_key(options, pairs, header)
+    kept = [row for row in _load_previous(output, key) if row["utterance"] in wanted]
+    # The table first, then its key: a run killed between the two never pairs old rows with a new key.
+    write_table(output, kept, header)
+    atomic_write_text(resume_key_path(output), json.dumps(key, indent=1) + "\n")
     rows = {row["utterance"]: row for row in kept}
     todo = [pair for pair in pairs if pair.utterance not in rows]
     if kept:
@@ -362,13 +455,40 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
     return summary
 
 
+def _set_parent_death_signal() -> None:
+    """Linux: have the kernel send this process SIGTERM when its parent dies; elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # without it, the watchdog thread still ends the worker
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _watch_parent() -> None:
+    """Exit this worker once the process that started the pool has gone (its sentinel pipe closes)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    parent.join()
+    os._exit(1)
+
+
+def die_with_parent() -> None:
+    """Pool initializer: end this worker when its parent dies, even by SIGKILL (no orphans holding memory).
+
+    PR_SET_PDEATHSIG where the kernel has it, and a thread that exits once the parent has gone
+    (also when it went before this worker started).
+    """
+    _set_parent_death_signal()
+    threading.Thread(target=_watch_parent, name="watch-parent", daemon=True).start()
+
+
 def _run(tasks: list[tuple], jobs: int):
     """Yield (utterance, scores) as they finish, in this process (jobs 1) or in a process pool."""
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield _score_task(task)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent) as pool:
         futures = [pool.submit(_score_task, task) for task in tasks]
         try:
             for future in as_completed(futures):
@@ -387,6 +507,7 @@ def merge(shard_paths: list[Path], output: Path, argv: list[str] | None = None) 
         argv = ["merge", *map(str, shard_paths), "--output", str(output)]
     if not shard_paths:
         raise EvaluationError("merge: no shard tables given")
+    check_output(output, tuple(shard_paths))
     rows: dict[str, dict] = {}
     header = None
     variant = None
@@ -427,6 +548,7 @@ def merge(shard_paths: list[Path], output: Path, argv: list[str] | None = None) 
         raise EvaluationError(
             f"merge: the shards hold {len(rows)} utterances, the run had {total}; an incomplete shard?"
         )
+    resume_key_path(output).unlink(missing_ok=True)  # a merged table is no run's to resume
     write_table(output, list(rows.values()), header)
     summary = summarise(
         list(rows.values()),
@@ -447,7 +569,10 @@ def parser() -> argparse.ArgumentParser:
     )
     scoring.add_argument("--clean-dir", type=Path, help="required to score")
     scoring.add_argument("--enhanced-dir", type=Path, help="enhanced (or noisy) .wav files; required to score")
-    scoring.add_argument("--output", type=Path, help="the per-utterance CSV; required to score")
+    scoring.add_argument("--output", type=Path, help=(
+        "the per-utterance CSV; required to score. An intact table of the same inputs and options is resumed; "
+        "one scored from other inputs or options (see its .resume.json) is scored again from scratch and "
+        "replaced, saying what differed; any other existing file is refused"))
     scoring.add_argument("--variant", choices=list(VARIANTS), default=DEFAULT_VARIANT, help="composite variant")
     scoring.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     scoring.add_argument("--shard", type=Shard.parse, help="score slice K of N (1-based), e.g. 1/4")
@@ -482,8 +607,18 @@ def closing_line(output: Path, summary: dict) -> str:
             f"[{summary['variant']}]  {means}")
 
 
+def no_ok_message(output: Path, summary: dict) -> str | None:
+    """Why a finished table holds no number (no utterance scored ok), or None when it holds some."""
+    if summary["ok"]:
+        return None
+    if not summary["count"]:
+        return "no utterance was scored ok: this run had no utterance to score (an empty --shard?)"
+    kinds = ", ".join(f"{kind} {count}" for kind, count in summary["failures_by_kind"].items())
+    return f"no utterance was scored ok: {summary['failures']} failed ({kinds}); see the reason column of {output}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.evaluate`: parse, score or merge, print the closing line; 2 on an error."""
+    """`python -m bench.evaluate`: parse, score or merge, print the closing line; 2 on an error, 1 if nothing ok."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command_line = parser()
     arguments = command_line.parse_args(argv)
@@ -495,6 +630,10 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         return report_error(error)
     print(closing_line(arguments.output, summary), file=sys.stderr)
+    message = no_ok_message(arguments.output, summary)
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     return 0
 
 

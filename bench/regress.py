@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -25,7 +26,7 @@ import torch
 
 from bench import pipeline
 from bench.errors import BenchError, report_error
-from bench.metrics import DEFAULT_VARIANT, METRICS
+from bench.metrics import DEFAULT_VARIANT, FAILED, METRICS, OK
 from bench.metrics.table import read_table
 from imse.atomic import atomic_write_text
 from imse.loading import load_model
@@ -131,6 +132,60 @@ def compare(check: Check, baseline: dict, fresh: dict[str, dict], complete: bool
     return problems
 
 
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _utterance_problem(values) -> str | None:
+    if not isinstance(values, dict):
+        return "not a JSON object"
+    if values.get("status") not in (OK, FAILED):
+        return f"status {values.get('status')!r} is neither {OK!r} nor {FAILED!r}"
+    for metric in METRICS if values["status"] == OK else ():
+        if not _finite(values.get(metric)):
+            return f"status ok but {metric} is not a finite number ({values.get(metric)!r})"
+    return None
+
+
+def baseline_problem(check: Check, document) -> str | None:
+    """What makes `document` unusable as the baseline of `check` (schema, finite numbers, tolerances), or None."""
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    if document.get("check") != check.name:
+        return f"is the baseline of {document.get('check')!r}, not of {check.name}"
+    if document.get("variant") != DEFAULT_VARIANT:
+        return f"variant {document.get('variant')!r}, the checks score {DEFAULT_VARIANT!r}"
+    tolerances = document.get("tolerances")
+    if not isinstance(tolerances, dict):
+        return "no tolerances"
+    for metric in METRICS:
+        if not _finite(tolerances.get(metric)) or tolerances[metric] < 0:
+            return f"no tolerance for {metric} (a finite number >= 0)"
+    utterances = document.get("utterances")
+    if not isinstance(utterances, dict) or not utterances:
+        return "no utterances"
+    for utterance, values in utterances.items():
+        problem = _utterance_problem(values)
+        if problem is not None:
+            return f"utterance {utterance}: {problem}"
+    return None
+
+
+def load_baseline(check: Check, path: Path) -> dict:
+    """The validated baseline of `check` at `path`; RegressError naming the file and the problem otherwise."""
+    if not path.is_file():
+        raise RegressError(f"{check.name}: no baseline at {path}; create it with --update")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise RegressError(f"{path}: not a readable JSON baseline ({error}); "
+                           "restore it or rewrite it with --update") from None
+    problem = baseline_problem(check, document)
+    if problem is not None:
+        raise RegressError(f"{path}: {problem}; restore it or rewrite it with --update")
+    return document
+
+
 def baseline_document(check: Check, fresh: dict[str, dict]) -> dict:
     """The baseline JSON of a check: its settings, the versions, and every utterance's metrics (NaN as null)."""
     from bench.cpu_kernels import instruction_set
@@ -160,10 +215,13 @@ def run_checks(checks: Sequence[Check], baselines: Path = BASELINES, limit: int 
     """Measure each check afresh (one torch thread, a temporary directory) and compare it with its baseline.
 
     With `update` the baselines are rewritten from this run instead. Raises RegressError for
-    `update` with `limit` (a partial baseline).
+    `update` with `limit` (a partial baseline), and, before anything is measured, for a missing
+    or invalid baseline (null or non-finite metrics, no tolerances, another check's file).
     """
     if update and limit:
         raise RegressError("--update with --limit would write a partial baseline")
+    expected = {} if update else {check.name: load_baseline(check, baselines / f"{check.name}.json")
+                                  for check in checks}
     # One torch thread: the float rounding of enhancement and training then does not depend on
     # the machine's core count, and the baselines (made so) reproduce wherever CI runs.
     torch.set_num_threads(1)
@@ -182,10 +240,8 @@ def run_checks(checks: Sequence[Check], baselines: Path = BASELINES, limit: int 
             if update:
                 atomic_write_text(path, json.dumps(baseline_document(check, fresh), indent=2) + "\n")
                 print(f"updated {path}", file=sys.stderr)
-            elif not path.exists():
-                outcome.failures.append(f"{check.name}: no baseline at {path}; create it with --update")
             else:
-                outcome.failures.extend(compare(check, json.loads(path.read_text()), fresh, limit is None))
+                outcome.failures.extend(compare(check, expected[check.name], fresh, limit is None))
     return outcome
 
 

@@ -14,8 +14,11 @@ weights, evaluated by us) or `trained-<model>` (our own training run).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.errors import BenchError
 
 ORIGIN_INPUT = "input"
 ORIGIN_UPSTREAM = "upstream checkpoint"
@@ -42,6 +45,11 @@ class Measured:
         """One of ORIGINS, from the provenance file ("unknown" without one)."""
         return self.provenance.get("origin", "unknown")
 
+    def sample(self) -> str:
+        """Over how many utterances the means are: "12", or "6 of 12, 6 failed"."""
+        ok, count, failures = self.summary["ok"], self.summary["count"], self.summary["failures"]
+        return str(ok) if not failures and ok == count else f"{ok} of {count}, {failures} failed"
+
     def mean(self, metric: str) -> float | None:
         """The summary's mean of `metric`; None where it is absent or undefined."""
         value = self.summary["metrics"].get(metric, {}).get("mean")
@@ -58,16 +66,59 @@ def provenance_path(results: Path, dataset: str, system: str) -> Path:
     return results / "measured" / dataset / f"{system}.provenance.json"
 
 
+class ResultsError(BenchError):
+    """A file under results/ that cannot be read as what it should be; the message names it and the problem."""
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON object from `path`; ResultsError naming the file when it is unreadable, truncated or not an object."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: cannot be read ({error})") from None
+    except ValueError as error:
+        raise ResultsError(f"{path}: not valid JSON, truncated? ({error})") from None
+    if not isinstance(document, dict):
+        raise ResultsError(f"{path}: not a JSON object")
+    return document
+
+
+def _number_or_null(value) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
+
+
+def summary_problem(summary: dict) -> str | None:
+    """What makes a bench.evaluate summary unusable in a table (counts, metrics with means), or None."""
+    metrics = summary.get("metrics")
+    if not isinstance(metrics, dict) or not metrics:
+        return "no metrics"
+    for name, statistics in metrics.items():
+        if not isinstance(statistics, dict) or not _number_or_null(statistics.get("mean")):
+            return f"metrics.{name} has no mean that is a number or null"
+    counts = [summary.get(name) for name in ("count", "ok", "failures")]
+    if not all(isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in counts):
+        return "count, ok and failures must be whole numbers >= 0"
+    if counts[1] + counts[2] != counts[0]:
+        return f"ok {counts[1]} + failures {counts[2]} is not count {counts[0]}"
+    return None
+
+
 def load_measured(results: Path) -> list[Measured]:
-    """Every evaluated system under results/measured, with its summary and provenance."""
+    """Every evaluated system under results/measured, with its summary and provenance.
+
+    Raises ResultsError naming a summary or provenance file that is truncated or of the wrong shape.
+    """
     found = []
     for summary_file in sorted((results / "measured").glob("*/*.summary.json")):
         dataset = summary_file.parent.name
         system, variant = summary_file.name.removesuffix(".summary.json").rsplit(".", 1)
         provenance_file = provenance_path(results, dataset, system)
-        provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else {}
+        provenance = read_json_object(provenance_file) if provenance_file.exists() else {}
+        summary = read_json_object(summary_file)
+        problem = summary_problem(summary)
+        if problem is not None:
+            raise ResultsError(f"{summary_file}: not a bench.evaluate summary: {problem}")
         found.append(
-            Measured(dataset, system, variant, summary_file.with_name(f"{system}.{variant}.csv"),
-                     json.loads(summary_file.read_text()), provenance)
+            Measured(dataset, system, variant, summary_file.with_name(f"{system}.{variant}.csv"), summary, provenance)
         )
     return found

@@ -7,7 +7,11 @@ block pairs), `complexity`, `scaling` (MACs by block type and latency against in
 `metric-variants` (`loizou` against `upstream-float` scoring) and `significance` (paired tests).
 LaTeX output is a standalone document (booktabs; the best value of each column in bold; a
 footnote for every reported/measured distinction); pass `--fragment` for the table
-environments alone.
+environments alone. Every measured row has n, the utterances its means are over ("6 of 12,
+6 failed" when some failed). In CSV output a text cell that starts with =, +, -, @, tab or CR
+(a system named after a file, say) gets a leading ' so that a spreadsheet shows it rather
+than running it; numbers are left as they are. A results file that is truncated or of the
+wrong shape is named, with its problem (exit 2).
 """
 
 from __future__ import annotations
@@ -81,20 +85,46 @@ def _one_second() -> str:
     return f"{ONE_SECOND:,} samples = {STFTConfig().frames(ONE_SECOND)} frames"
 
 
+def read_frame(path: Path, required: Sequence[str], numeric: Sequence[str] = ()) -> pandas.DataFrame:
+    """A CSV file with the `required` columns, `numeric` ones numbers; TablesError naming the file otherwise."""
+    try:
+        frame = pandas.read_csv(path)
+    except FileNotFoundError:
+        raise TablesError(f"{path}: no such file") from None
+    except pandas.errors.EmptyDataError:
+        raise TablesError(f"{path}: empty, no header") from None
+    except (OSError, UnicodeDecodeError, pandas.errors.ParserError) as error:
+        raise TablesError(f"{path}: not a readable CSV ({error})") from None
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise TablesError(f"{path}: missing column(s) {missing}; it has {list(frame.columns)}")
+    _require_numeric(path, frame, numeric)
+    return frame
+
+
+def _require_numeric(path: Path, frame: pandas.DataFrame, numeric: Sequence[str]) -> None:
+    wrong = [column for column in numeric if not pandas.api.types.is_numeric_dtype(frame[column])]
+    if wrong:
+        raise TablesError(f"{path}: column(s) {wrong} not numeric")
+
+
+def _reported(results: Path) -> pandas.DataFrame:
+    return read_frame(results / "reported.csv", ["system", "params_m", *METRICS], ["params_m", *METRICS])
+
+
 def _parameters(results: Path) -> dict[str, float]:
-    path = results / MEASURED_FILES["complexity"]
-    if not path.exists():
+    if not (results / MEASURED_FILES["complexity"]).exists():
         return {}
-    frame = pandas.read_csv(path)
+    frame = _complexity_frame(results)
     return dict(zip(frame["model"], frame["parameters"] / 1e6, strict=True))
 
 
 def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
-    """Reported rows, then measured rows per dataset, with deltas against the reported row."""
-    reported = pandas.read_csv(results / "reported.csv")
+    """Reported rows, then measured rows per dataset (n: the ok utterances the means are over), with deltas."""
+    reported = _reported(results)
     rows = []
     for record in reported.itertuples(index=False):
-        rows.append({"System": record.system, "Origin": "reported", "Data": _dataset_label("vbdmd-test"),
+        rows.append({"System": record.system, "Origin": "reported", "Data": _dataset_label("vbdmd-test"), "n": "",
                      "Params (M)": record.params_m,
                      **{METRIC_LABELS[m]: getattr(record, m) for m in METRICS}})
     by_system = {record.system: record for record in reported.itertuples(index=False)}
@@ -102,7 +132,7 @@ def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     for measured in _measured(results, variant):
         reported_row = by_system.get(measured.provenance.get("reported_system", ""))
         row = {"System": measured.system, "Origin": f"measured ({measured.origin})",
-               "Data": _dataset_label(measured.dataset),
+               "Data": _dataset_label(measured.dataset), "n": measured.sample(),
                "Params (M)": parameters.get(measured.provenance.get("model")),
                **{METRIC_LABELS[m]: measured.mean(m) for m in METRICS}}
         comparable = measured.dataset.startswith("vbdmd")  # reported rows are VoiceBank+DEMAND test numbers
@@ -118,6 +148,8 @@ def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         "and are about 0.08 higher than `loizou` scoring; see the metric-variants table.",
         "Delta PESQ: measured minus reported for the same weights, on VoiceBank+DEMAND data only; a sample of "
         f"{SAMPLE_UTTERANCES} utterances is not the test set.",
+        "n: the utterances scored ok, over which every measured mean is taken; failed ones are counted, never "
+        "averaged in.",
     ]
     return Table("main", pandas.DataFrame(rows), "Reported and measured results on VoiceBank+DEMAND", footnotes)
 
@@ -144,9 +176,9 @@ def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
             base["GMACs / 1 s"] = complexity.loc[model, "macs_1s_fvcore"] / 1e9
         runs = [m for m in measured if m.provenance.get("model") == model]
         if not runs:
-            rows.append({**base, "Weights": "--"})
+            rows.append({**base, "Weights": "--", "n": ""})
         for run in runs:
-            rows.append({**base, "Weights": f"{run.system} on {_dataset_label(run.dataset)}",
+            rows.append({**base, "Weights": f"{run.system} on {_dataset_label(run.dataset)}", "n": run.sample(),
                          **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}})
     from bench.train.__main__ import paper_epoch_range  # imports bench.data: only when this table is made
 
@@ -162,8 +194,16 @@ def thread_count_label(count: int) -> str:
     return f"{count} thread" + ("" if int(count) == 1 else "s")
 
 
+COMPLEXITY_NUMBERS = ("parameters", "parameters_paper_convention", "macs_1s_fvcore", "macs_1s_ptflops",
+                      "macs_segment_fvcore", "cpu_count")
+SCALING_NUMBERS = ("seconds", "samples", "macs", "latency_median_s", "rtf", "latency_threads", "cpu_count")
+
+
 def _complexity_frame(results: Path) -> pandas.DataFrame:
-    return pandas.read_csv(results / MEASURED_FILES["complexity"])
+    path = results / MEASURED_FILES["complexity"]
+    frame = read_frame(path, ["model", *COMPLEXITY_NUMBERS, "machine"], COMPLEXITY_NUMBERS)
+    _require_numeric(path, frame, [column for column in frame.columns if RTF_COLUMN.match(column)])
+    return frame
 
 
 def _rtf_labels(frame: pandas.DataFrame) -> dict[str, str]:
@@ -199,7 +239,7 @@ def complexity_table(results: Path) -> Table:
 def _paper_convention_note(results: Path, frame: pandas.DataFrame) -> str:
     """The footnote on the paper's parameter convention, with the paper's and our IMSE count where both exist."""
     note = "The paper convention leaves out the IDConv 1x1 projections (inferred"
-    reported = pandas.read_csv(results / "reported.csv").set_index("system")
+    reported = _reported(results).set_index("system")
     imse = frame.loc[frame["model"] == "imse", "parameters_paper_convention"]
     if "IMSE" not in reported.index or imse.empty:
         return note + ")."
@@ -225,7 +265,9 @@ def _complexity_footnotes(results: Path, frame: pandas.DataFrame) -> list[str]:
 
 def scaling_table(results: Path) -> Table:
     """MACs by block type and full-utterance latency for each model and input length."""
-    frame = pandas.read_csv(results / MEASURED_FILES["scaling"])
+    frame = read_frame(results / MEASURED_FILES["scaling"], ["model", *SCALING_NUMBERS, "machine"], SCALING_NUMBERS)
+    if frame.empty:
+        raise TablesError(f"{results / MEASURED_FILES['scaling']}: no rows")
     blocks = [column.removeprefix("macs_") for column in frame.columns if column.startswith("macs_")]
     rows = pandas.DataFrame({"Model": frame["model"], "Seconds": frame["seconds"], "GMACs": frame["macs"] / 1e9})
     for block in blocks:
@@ -253,7 +295,8 @@ def metric_variants_table(results: Path) -> Table:
         if variant != "loizou" or (dataset, system, "upstream-float") not in index:
             continue
         inflated = index[(dataset, system, "upstream-float")]
-        row = {"System": system, "Data": _dataset_label(dataset)}
+        samples = dict.fromkeys([loizou.sample(), inflated.sample()])
+        row = {"System": system, "Data": _dataset_label(dataset), "n": " / ".join(samples)}
         for metric in ("csig", "cbak", "covl"):
             label = METRIC_LABELS[metric]
             row[f"{label} loizou"] = loizou.mean(metric)
@@ -268,8 +311,7 @@ def metric_variants_table(results: Path) -> Table:
 
 def significance_table(results: Path) -> Table:
     """Every paired comparison of results/significance.json, one row per metric."""
-    path = results / "significance.json"
-    comparisons = json.loads(path.read_text()) if path.exists() else []
+    comparisons = _significance(results / "significance.json")
     rows = []
     for comparison in comparisons:
         for metric in METRICS:
@@ -284,6 +326,40 @@ def significance_table(results: Path) -> Table:
     footnotes = ["Paired over utterances scored ok for both systems: mean difference, 95% paired bootstrap CI "
                  f"({BOOTSTRAP_RESAMPLES:,} resamples, fixed seed) and the Wilcoxon signed-rank p-value."]
     return Table("significance", pandas.DataFrame(rows), "Paired comparisons between systems", footnotes)
+
+
+def _comparison_problem(comparison) -> str | None:
+    if not isinstance(comparison, dict):
+        return "not a JSON object"
+    missing = [key for key in ("system_a", "system_b", "dataset", "paired_utterances", "metrics")
+               if key not in comparison]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(comparison["metrics"], dict):
+        return "metrics is not an object"
+    for metric, statistics in comparison["metrics"].items():
+        ci95 = statistics.get("ci95") if isinstance(statistics, dict) else None
+        if metric not in METRIC_LABELS or not isinstance(ci95, list) or len(ci95) != 2 \
+                or "mean_difference" not in statistics:
+            return f"metrics.{metric} is not a paired comparison (mean_difference, ci95 [low, high])"
+    return None
+
+
+def _significance(path: Path) -> list[dict]:
+    """The comparisons of significance.json ([] without one); TablesError naming it when broken."""
+    if not path.exists():
+        return []
+    try:
+        comparisons = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise TablesError(f"{path}: not valid JSON, truncated? ({error})") from None
+    if not isinstance(comparisons, list):
+        raise TablesError(f"{path}: not a list of comparisons")
+    for index, comparison in enumerate(comparisons):
+        problem = _comparison_problem(comparison)
+        if problem is not None:
+            raise TablesError(f"{path}: comparison {index}: {problem}")
+    return comparisons
 
 
 def build(name: str, results: Path, variant: str = DEFAULT_VARIANT) -> Table:
@@ -356,7 +432,36 @@ def render(tables: list[Table], output_format: str, fragment: bool = False) -> s
     if output_format == "markdown":
         return "\n\n".join(f"### {t.caption}\n\n" + t.frame.to_markdown(index=False, floatfmt=".3f", intfmt=",")
                            + "\n\n" + "\n".join(f"- {note}" for note in t.footnotes) for t in tables) + "\n"
-    return "\n".join(t.frame.assign(table=t.name).to_csv(index=False) for t in tables)
+    return "\n".join(_for_spreadsheets(t.frame.assign(table=t.name)).to_csv(index=False) for t in tables)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet may take for the start of a formula in a cell of an opened CSV."""
+
+
+def neutralise(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading quote before =, +, -, @, tab or CR."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _for_spreadsheets(frame: pandas.DataFrame) -> pandas.DataFrame:
+    """The frame with its text cells neutralised (numbers, negative ones included, stay numbers)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if not pandas.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(lambda value: neutralise(value) if isinstance(value, str) else value)
+    return frame
+
+
+def check_output(results: Path, output: Path) -> None:
+    """Refuse an --output that is a directory or a file the tables are made from (reported.csv, measured/, ...)."""
+    if output.is_dir():
+        raise TablesError(f"--output {output} is a directory; name a file, e.g. {output / 'tables.tex'}")
+    target = output.resolve()
+    inputs = [results / name for name in ("reported.csv", "significance.json", *MEASURED_FILES.values())]
+    folders = [(results / name).resolve() for name in ("measured", "baselines")]
+    if target in {path.resolve() for path in inputs} or any(folder in target.parents for folder in folders):
+        raise TablesError(f"--output {output} is one of the results the tables are made from; name another file")
 
 
 def write_tables(
@@ -370,13 +475,16 @@ def write_tables(
     """The tables of `results` (default: all of TABLES) in one format; written to `output` when given.
 
     A table whose bench.complexity file is absent is left out with a note on stderr. Returns
-    the text. Raises TablesError without results/reported.csv or for an unknown table or format.
+    the text. Raises TablesError without results/reported.csv, for an unknown table or format, for
+    an `output` that is a directory or one of the results files, or for a broken results file.
     """
     if not (results / "reported.csv").exists():
         raise TablesError(f"{results}/reported.csv not found; run from the repository root or pass --results")
     unknown = sorted(set(names or ()) - set(TABLES)) + ([output_format] if output_format not in FORMATS else [])
     if unknown:
         raise TablesError(f"unknown table or format {unknown}; tables are {TABLES}, formats {FORMATS}")
+    if output is not None:
+        check_output(results, Path(output))
     names = list(names or TABLES)
     missing = [name for name in names if name in MEASURED_FILES and not (results / MEASURED_FILES[name]).exists()]
     for name in missing:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from bench.compare import main, paired_comparison
+from bench.compare import CompareError, main, paired_comparison
 from bench.metrics import METRICS
-from bench.metrics.statistics import bootstrap_mean_interval, paired_difference
+from bench.metrics.statistics import MIN_SAMPLE, bootstrap_mean_interval, describe, paired_difference
 from bench.metrics.table import TableError, columns, make_row, write_table
 
 
@@ -69,8 +69,8 @@ def test_reversed_order_flips_the_sign(systems):
 
 
 def test_identical_systems_have_no_wilcoxon_p():
-    stats = paired_difference(np.ones(5), np.ones(5))
-    assert stats["mean_difference"] == 0.0 and math.isnan(stats["wilcoxon_p"]) and "undefined" in stats["note"]
+    stats = paired_difference(np.ones(8), np.ones(8))
+    assert stats["mean_difference"] == 0.0 and math.isnan(stats["wilcoxon_p"]) and "nonzero" in stats["note"]
 
 
 def test_bootstrap_is_seeded_and_sane():
@@ -95,7 +95,65 @@ def test_command_line_prints_and_writes_json(systems, tmp_path, capsys):
     output = tmp_path / "comparison.json"
     assert main([str(a), str(b), "--output", str(output)]) == 0
     printed = capsys.readouterr().out
-    assert "27 paired utterances" in printed and "Wilcoxon" in printed and "csig" in printed
+    assert "27 paired" in printed and "Wilcoxon" in printed and "csig" in printed
     assert json.loads(output.read_text()) == json.loads(json.dumps(paired_comparison(a, b)))
     assert main([str(a), str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_one_pair_gives_no_interval_and_no_p_value(tmp_path, capsys):
+    a = table(tmp_path / "a.csv", {"u1": dict.fromkeys(METRICS, 2.0)})
+    b = table(tmp_path / "b.csv", {"u1": dict.fromkeys(METRICS, 1.0)})
+    stats = paired_comparison(a, b)["metrics"]["pesq"]
+    assert stats["n"] == 1 and stats["mean_difference"] == 1.0
+    assert all(math.isnan(bound) for bound in stats["ci95"]) and math.isnan(stats["wilcoxon_p"])
+    assert f"fewer than {MIN_SAMPLE}" in stats["note"]
+    assert main([str(a), str(b)]) == 0
+    printed = capsys.readouterr().out
+    assert "n/a" in printed and f"fewer than {MIN_SAMPLE} pairs" in printed
+    assert "nan" not in printed
+
+
+def test_wilcoxon_needs_the_minimum_of_nonzero_differences():
+    first = np.arange(10, dtype=float)
+    second = first.copy()
+    second[:2] -= 1.0  # two differences, eight ties
+    stats = paired_difference(first, second)
+    assert math.isnan(stats["wilcoxon_p"]) and "nonzero" in stats["note"]
+    assert all(math.isfinite(bound) for bound in stats["ci95"])  # ten pairs are enough for the interval
+
+
+def test_summaries_give_no_interval_below_the_minimum():
+    assert all(math.isnan(bound) for bound in describe(np.array([3.0]))["ci95"])
+    assert all(math.isfinite(bound) for bound in describe(np.arange(float(MIN_SAMPLE)))["ci95"])
+
+
+def test_disjoint_tables_are_refused_with_the_counts(tmp_path, capsys):
+    a = table(tmp_path / "a.csv", {"u1": dict.fromkeys(METRICS, 2.0), "u2": dict.fromkeys(METRICS, 2.0)})
+    b = table(tmp_path / "b.csv", {"v1": dict.fromkeys(METRICS, 1.0)})
+    assert main([str(a), str(b)]) == 2
+    error = capsys.readouterr().err
+    assert "no utterance is ok in both" in error and "only in A 2, only in B 1" in error
+    with pytest.raises(CompareError):
+        paired_comparison(a, b)
+
+
+def test_the_report_counts_paired_and_unpaired_utterances(systems, capsys):
+    a, b, _, _ = systems
+    assert main([str(a), str(b)]) == 0
+    assert "27 paired (ok in both), 2 failed in either, only in A 0, only in B 1" in capsys.readouterr().out
+
+
+def test_an_output_onto_a_table_or_another_file_is_refused(systems, tmp_path, capsys):
+    a, b, _, _ = systems
+    before = a.read_text()
+    assert main([str(a), str(b), "--output", str(a)]) == 2
+    assert str(a) in capsys.readouterr().err and a.read_text() == before
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}\n')
+    assert main([str(a), str(b), "--output", str(notes)]) == 2
+    assert "not a comparison" in capsys.readouterr().err and notes.read_text() == '{"mine": 1}\n'
+    assert main([str(a), str(b), "--output", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    good = tmp_path / "comparison.json"
+    assert main([str(a), str(b), "--output", str(good)]) == 0 and main([str(a), str(b), "--output", str(good)]) == 0

@@ -46,3 +46,65 @@ def test_missing_utterances_and_status_changes_are_differences():
     problems = regress.compare(CHECK, baseline, fresh)
     assert any("a: status ok -> failed" in line for line in problems)
     assert any("b: in the baseline, missing" in line for line in problems)
+
+
+def _measured_from(baseline: dict) -> dict:
+    return {u: {k: (float("nan") if v is None else v) for k, v in values.items()}
+            for u, values in baseline["utterances"].items()}
+
+
+@pytest.fixture
+def baselines(tmp_path, committed_baseline, monkeypatch):
+    """A copy of the committed baseline in a temporary directory, and a `measure` that records its calls."""
+    import json
+
+    measured = []
+
+    def fake_measure(check, work, limit=None):
+        measured.append(check.name)
+        return _measured_from(committed_baseline)
+
+    monkeypatch.setattr(regress, "measure", fake_measure)
+    path = tmp_path / f"{CHECK.name}.json"
+    path.write_text(json.dumps(committed_baseline))
+    return path, measured
+
+
+def test_a_valid_baseline_is_measured_against(baselines):
+    path, measured = baselines
+    assert regress.main(["--check", CHECK.name, "--baselines", str(path.parent)]) == 0
+    assert measured == [CHECK.name]
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda doc: doc["utterances"][next(iter(doc["utterances"]))].update(pesq=None), "pesq is not a finite number"),
+    (lambda doc: doc["utterances"][next(iter(doc["utterances"]))].update(stoi="0.9"), "stoi is not a finite number"),
+    (lambda doc: doc.pop("tolerances"), "tolerances"),
+    (lambda doc: doc["tolerances"].pop("covl"), "no tolerance for covl"),
+    (lambda doc: doc.update(utterances={}), "no utterances"),
+    (lambda doc: doc.update(check="muse-vb@vb-mini"), "is the baseline of 'muse-vb@vb-mini'"),
+    (lambda doc: doc["utterances"][next(iter(doc["utterances"]))].update(status="great"), "status"),
+])
+def test_a_broken_baseline_is_refused_before_anything_is_measured(baselines, capsys, damage, message):
+    import json
+
+    path, measured = baselines
+    document = json.loads(path.read_text())
+    damage(document)
+    path.write_text(json.dumps(document))
+    assert regress.main(["--check", CHECK.name, "--baselines", str(path.parent)]) == 2
+    error = capsys.readouterr().err
+    assert str(path) in error and message in error
+    assert measured == []
+
+
+def test_a_truncated_or_missing_baseline_is_refused_before_anything_is_measured(baselines, capsys):
+    path, measured = baselines
+    path.write_text(path.read_text()[:200])
+    assert regress.main(["--check", CHECK.name, "--baselines", str(path.parent)]) == 2
+    assert str(path) in capsys.readouterr().err and measured == []
+    path.unlink()
+    other = "muse-vb@vbdmd-sample"
+    assert regress.main(["--check", other, CHECK.name, "--baselines", str(path.parent)]) == 2
+    error = capsys.readouterr().err
+    assert "no baseline" in error and "--update" in error and measured == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
 import re
 import shutil
 import subprocess
@@ -16,6 +18,7 @@ import pytest
 from matplotlib.collections import LineCollection
 
 from bench import plots, tables
+from bench.metrics.statistics import MIN_SAMPLE
 from bench.pipeline import TestSet
 from bench.reproduce import _significance
 from tests.dummies.results import write_results
@@ -24,7 +27,7 @@ from tests.dummies.results import write_results
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
-    results = write_results(root)
+    results = write_results(root, utterances=MIN_SAMPLE)  # enough pairs for a CI and a p-value
     _significance(results, [TestSet("vbdmd-sample", root / "audio" / "clean", root / "audio" / "noisy", "synthetic")])
     return results
 
@@ -49,7 +52,7 @@ def test_metric_variants_show_the_inflation(results):
 def test_significance_compares_the_official_systems(results):
     frame = tables.significance_table(results).frame
     pesq = frame[(frame["A"] == "imse-vb-3.399") & (frame["B"] == "muse-vb") & (frame["Metric"] == "PESQ")].iloc[0]
-    assert pesq["n"] == 4 and pesq["Mean A - B"] > 0
+    assert pesq["n"] == MIN_SAMPLE and pesq["Mean A - B"] > 0
     assert pesq["95% CI low"] <= pesq["Mean A - B"] <= pesq["95% CI high"]
 
 
@@ -227,3 +230,87 @@ def test_imse_bench_dispatches_to_the_module_and_table_selection_takes_both_styl
     assert imse_bench(["tables", "--format", "csv", "--results", str(results), *selection]) == 0
     text = capsys.readouterr().out
     assert text == tables.write_tables(results, "csv", ["main", "significance"])
+
+
+@pytest.fixture
+def editable(results, tmp_path):
+    """A copy of the results tree that a test may damage."""
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    return copy
+
+
+def _summary(results, system="muse-vb", variant="loizou"):
+    return results / "measured" / "vbdmd-sample" / f"{system}.{variant}.summary.json"
+
+
+# 4. every measured row says over how many utterances its means are
+
+
+def test_measured_rows_carry_n_and_failures(editable):
+    for variant in ("loizou", "upstream-float"):
+        path = _summary(editable, variant=variant)
+        summary = json.loads(path.read_text())
+        summary.update(ok=2, failures=4, count=6)
+        path.write_text(json.dumps(summary))
+    main = tables.main_table(editable).frame.set_index("System")
+    assert main.loc["muse-vb", "n"] == "2 of 6, 4 failed" and main.loc["noisy", "n"] == str(MIN_SAMPLE)
+    assert (main[main["Origin"] == "reported"]["n"] == "").all()
+    variants = tables.metric_variants_table(editable).frame.set_index("System")
+    assert variants.loc["muse-vb", "n"] == "2 of 6, 4 failed"
+    ablation = tables.ablation_table(editable).frame
+    assert ablation[ablation["Weights"].str.startswith("muse-vb")]["n"].tolist() == ["2 of 6, 4 failed"]
+    assert "n = 6" not in tables.to_latex(tables.main_table(editable))  # the column says it, not a label
+
+
+# 7. a broken results file is named, with its problem
+
+
+@pytest.mark.parametrize(("relative", "text", "problem"), [
+    ("measured/vbdmd-sample/muse-vb.loizou.summary.json", '{"count": 6, "ok"', "not valid JSON"),
+    ("measured/vbdmd-sample/muse-vb.loizou.summary.json", '{"count": 6}', "metrics"),
+    ("measured/vbdmd-sample/muse-vb.provenance.json", '{"system": "muse', "not valid JSON"),
+    ("measured/vbdmd-sample/muse-vb.provenance.json", "[1, 2]", "not a JSON object"),
+    ("complexity.csv", "model,params\nimse,1\n", "parameters"),
+    ("complexity.csv", "", "empty"),
+    ("complexity.csv", "model,parameters,parameters_paper_convention,macs_1s_fvcore,macs_1s_ptflops,"
+                       "macs_segment_fvcore,machine,cpu_count\nimse,many,1,1,1,1,x,2\n", "not numeric"),
+    ("complexity_scaling.csv", "model,seconds\nimse,1\n", "macs"),
+    ("significance.json", '[{"system_a": "x"', "not valid JSON"),
+    ("significance.json", '{"system_a": "x"}', "a list"),
+    ("significance.json", '[{"system_a": "x", "system_b": "y", "dataset": "d"}]', "metrics"),
+    ("reported.csv", "system,params_m,pesq\nIMSE,0.4,3.3\n", "csig"),
+])
+def test_a_broken_results_file_is_named_with_its_problem(editable, capsys, relative, text, problem):
+    (editable / relative).write_text(text)
+    assert tables.main(["--format", "csv", "--results", str(editable)]) == 2
+    error = capsys.readouterr().err
+    assert str(editable / relative) in error and problem in error and "Traceback" not in error
+
+
+# 9. names that a spreadsheet would run as formulas
+
+
+def test_csv_export_neutralises_formula_like_cells(editable, capsys):
+    measured = editable / "measured" / "vbdmd-sample"
+    for variant in ("loizou", "upstream-float"):
+        for suffix in ("summary.json", "csv"):
+            shutil.copy(measured / f"muse-vb.{variant}.{suffix}", measured / f"=HYPERLINK(x).{variant}.{suffix}")
+    shutil.copy(measured / "muse-vb.provenance.json", measured / "=HYPERLINK(x).provenance.json")
+    assert tables.main(["--format", "csv", "--results", str(editable)]) == 0
+    cells = [cell for row in csv.reader(io.StringIO(capsys.readouterr().out)) for cell in row]
+    assert "'=HYPERLINK(x)" in cells
+    for cell in cells:
+        if cell[:1] in ("=", "+", "-", "@"):
+            float(cell)  # only numbers may start so: a negative delta, say
+    assert tables.neutralise("-1.5") == "'-1.5" and tables.neutralise("@x") == "'@x" and tables.neutralise("ok") == "ok"
+
+
+@pytest.mark.parametrize("target", ["reported.csv", "significance.json", "measured/vbdmd-sample/noisy.loizou.csv",
+                                    "."])
+def test_an_output_onto_a_results_input_or_a_directory_is_refused(editable, capsys, target):
+    path = editable / target
+    before = path.read_bytes() if path.is_file() else None
+    assert tables.main(["--format", "csv", "--results", str(editable), "--output", str(path)]) == 2
+    assert str(path) in capsys.readouterr().err
+    assert before is None or path.read_bytes() == before

@@ -14,6 +14,12 @@ from scipy.stats import wilcoxon
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
+MIN_SAMPLE = 6
+"""The fewest values (pairs) given a bootstrap CI or a Wilcoxon p-value; below it both are NaN.
+
+Six is the smallest sample on which the two-sided exact signed-rank test can reach p < 0.05
+(2 / 2**6); one value would give a zero-width CI and p = 1, which look like findings.
+"""
 #: How the intervals are made; written into every summary.
 BOOTSTRAP = {
     "method": "percentile bootstrap of the mean over utterances",
@@ -21,6 +27,7 @@ BOOTSTRAP = {
     "seed": BOOTSTRAP_SEED,
     "generator": "numpy.random.default_rng",
     "confidence": CONFIDENCE,
+    "minimum_n": MIN_SAMPLE,
 }
 _CHUNK = 1_000
 
@@ -28,12 +35,12 @@ _CHUNK = 1_000
 def bootstrap_mean_interval(
     values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI (95 %) of the mean of `values`; (nan, nan) for no values.
+    """Percentile bootstrap CI (95 %) of the mean of `values`; (nan, nan) for fewer than MIN_SAMPLE values.
 
     For paired data, pass the per-utterance differences: resampling utterances keeps pairs.
     """
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
+    if values.size < MIN_SAMPLE:
         return float("nan"), float("nan")
     generator = np.random.default_rng(seed)
     means = np.empty(resamples)
@@ -63,8 +70,8 @@ def describe(values: np.ndarray) -> dict:
 def paired_difference(first: np.ndarray, second: np.ndarray) -> dict:
     """Mean of first - second over pairs, its bootstrap 95 % CI and the Wilcoxon signed-rank p-value.
 
-    The p-value is NaN (with a note) when every difference is zero or there are no pairs,
-    where the test is undefined.
+    The CI is NaN below MIN_SAMPLE pairs, the p-value below MIN_SAMPLE nonzero differences
+    (the test drops zero ones), each with a note.
     """
     first = np.asarray(first, dtype=np.float64)
     second = np.asarray(second, dtype=np.float64)
@@ -80,8 +87,11 @@ def paired_difference(first: np.ndarray, second: np.ndarray) -> dict:
         "ci95": [low, high],
         "wilcoxon_p": math.nan,
     }
-    if difference.size == 0 or not np.any(difference):
-        result["note"] = "Wilcoxon test undefined: no pairs or all differences are zero"
-        return result
-    result["wilcoxon_p"] = float(wilcoxon(first, second).pvalue)
+    nonzero = int(np.count_nonzero(difference))
+    if difference.size < MIN_SAMPLE:
+        result["note"] = f"fewer than {MIN_SAMPLE} pairs ({difference.size}): no CI or Wilcoxon p-value"
+    elif nonzero < MIN_SAMPLE:
+        result["note"] = f"Wilcoxon test not run: fewer than {MIN_SAMPLE} nonzero differences ({nonzero})"
+    else:
+        result["wilcoxon_p"] = float(wilcoxon(first, second).pvalue)
     return result

@@ -4,6 +4,11 @@ One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi, status, re
 any optional measures (estoi, pesq_nb), then variant and truncated_samples. Scores are
 rounded to 6 decimals when a row is made, so a table read back summarises exactly as the
 one that was written. NaN is written as "nan".
+
+This table is for programs (resume, merge, compare, regress): utterance names are written
+verbatim, even one starting with =, +, - or @, so that it round-trips. It is not neutralised
+for spreadsheets; `python -m bench.tables --format csv` is the export for people, and quotes
+such cells there.
 """
 
 from __future__ import annotations
@@ -80,6 +85,18 @@ def to_csv(rows: list[dict], header: list[str]) -> str:
 def write_table(path: str | os.PathLike, rows: list[dict], header: list[str]) -> None:
     """Write the table atomically (a killed run leaves the previous file, never half of one)."""
     atomic_write_text(path, to_csv(rows, header))
+
+
+def has_table_header(path: str | os.PathLike) -> bool:
+    """Whether the file's first line is the header of a metrics table (a torn table still has one)."""
+    try:
+        with open(path, "rb") as stream:
+            first = stream.readline(4096).decode("utf-8")
+        header = next(csv.reader([first]))
+    except (OSError, UnicodeDecodeError, csv.Error, StopIteration):
+        return False
+    optional = tuple(name for name in header if name in OPTIONAL_METRICS)
+    return header == columns(optional)
 
 
 def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:

@@ -1,0 +1,213 @@
+"""bench.evaluate refuses to lose data or report a wrong number: its --output, resume keys, all-failed runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bench.evaluate as evaluate
+from bench.metrics.table import read_table
+from tests.dummies.audio import noisy_version, speech_like, write_wav
+from tests.test_evaluate import make_dirs, run
+
+
+@pytest.fixture
+def no_scoring(monkeypatch):
+    """Fail the test if any utterance is scored."""
+
+    def refuse(*_):
+        raise AssertionError("an utterance was scored before the refusal")
+
+    monkeypatch.setattr(evaluate, "score_utterance", refuse)
+
+
+def two_pairs(root):
+    """Clean and enhanced directories of two short scorable pairs."""
+    clean_dir, enhanced_dir = root / "clean", root / "enhanced"
+    for index in (1, 2):
+        clean = speech_like(1.0, seed=index)
+        write_wav(clean_dir / f"u{index}.wav", clean)
+        write_wav(enhanced_dir / f"u{index}.wav", noisy_version(clean, 5.0, seed=10 + index))
+    return clean_dir, enhanced_dir
+
+
+# 1. --output that is not a metrics table of this tool
+
+
+@pytest.mark.parametrize("content", [None, b"a,b\n1,2\n", b""])
+def test_an_output_that_is_not_a_metrics_table_is_refused_before_scoring(tmp_path, no_scoring, capsys, content):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    target = clean_dir / "u1.wav"
+    if content is not None:
+        target = tmp_path / "notes.csv"
+        target.write_bytes(content)
+    before = target.read_bytes()
+    assert run(clean_dir, enhanced_dir, target) == 2
+    error = capsys.readouterr().err
+    assert str(target) in error and "not a metrics table" in error
+    assert target.read_bytes() == before
+
+
+def test_an_output_that_is_a_directory_is_refused_clearly(tmp_path, no_scoring, capsys):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    assert run(clean_dir, enhanced_dir, tmp_path) == 2
+    error = capsys.readouterr().err
+    assert f"{tmp_path} is a directory" in error and "Traceback" not in error
+
+
+def test_a_summary_path_that_is_not_a_summary_is_refused(tmp_path, no_scoring, capsys):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    summary = tmp_path / "metrics.summary.json"
+    summary.write_text("my notes\n")
+    assert run(clean_dir, enhanced_dir, tmp_path / "metrics.csv") == 2
+    assert str(summary) in capsys.readouterr().err and summary.read_text() == "my notes\n"
+
+
+def test_merge_refuses_an_output_that_is_a_shard_or_not_a_table(tmp_path, capsys):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    shards = [tmp_path / f"shard{index}.csv" for index in (1, 2)]
+    for index, shard in enumerate(shards, start=1):
+        assert run(clean_dir, enhanced_dir, shard, "--shard", f"{index}/2") == 0
+    before = shards[0].read_text()
+    assert evaluate.main(["merge", *map(str, shards), "--output", str(shards[0])]) == 2
+    assert "is one of the shards" in capsys.readouterr().err and shards[0].read_text() == before
+    assert evaluate.main(["merge", *map(str, shards), "--output", str(clean_dir / "u1.wav")]) == 2
+    assert "not a metrics table" in capsys.readouterr().err
+
+
+# 2. resume keyed to what was scored
+
+
+def test_a_table_of_other_inputs_is_scored_again_not_resumed(tmp_path, capsys):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    identical = tmp_path / "identical"
+    shutil.copytree(clean_dir, identical)
+    output = tmp_path / "metrics.csv"
+    assert run(clean_dir, enhanced_dir, output) == 0
+    noisy_pesq = [row["pesq"] for row in read_table(output)[0]]
+    capsys.readouterr()
+    assert run(clean_dir, identical, output) == 0
+    error = capsys.readouterr().err
+    assert "scoring every utterance again" in error and "enhanced_dir" in error
+    rows = read_table(output)[0]
+    assert all(row["pesq"] > 4.5 for row in rows) and noisy_pesq != [row["pesq"] for row in rows]
+    assert json.loads(evaluate.summary_path(output).read_text())["enhanced_dir"] == str(identical)
+
+
+def test_a_changed_file_or_metric_version_is_scored_again(tmp_path, capsys, monkeypatch):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    output = tmp_path / "metrics.csv"
+    assert run(clean_dir, enhanced_dir, output) == 0
+    capsys.readouterr()
+    write_wav(enhanced_dir / "u2.wav", speech_like(1.0, seed=2))  # now identical to its clean file
+    assert run(clean_dir, enhanced_dir, output) == 0
+    assert "u2" in capsys.readouterr().err
+    assert {row["utterance"]: row["pesq"] for row in read_table(output)[0]}["u2"] > 4.5
+
+    assert run(clean_dir, enhanced_dir, output) == 0  # unchanged: resumed, nothing scored
+    assert "resuming: 2 utterances already scored" in capsys.readouterr().err
+    versions = evaluate.package_versions()
+    monkeypatch.setattr(evaluate, "package_versions", lambda: {**versions, "pesq": "9.9"})
+    assert run(clean_dir, enhanced_dir, output) == 0
+    assert "pesq" in capsys.readouterr().err.split("scoring every utterance again")[0]
+
+
+def test_a_table_with_no_record_of_its_inputs_is_scored_again(tmp_path, capsys):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    output = tmp_path / "metrics.csv"
+    assert run(clean_dir, enhanced_dir, output) == 0
+    evaluate.resume_key_path(output).unlink()
+    assert run(clean_dir, enhanced_dir, output) == 0
+    assert "no record of the inputs it was scored from" in capsys.readouterr().err
+
+
+# 3. every utterance failed
+
+
+def test_a_run_where_every_utterance_failed_exits_1(tmp_path, capsys):
+    clean_dir, enhanced_dir = tmp_path / "clean", tmp_path / "enhanced"
+    write_wav(clean_dir / "u1.wav", speech_like(1.0))
+    write_wav(enhanced_dir / "u1.wav", np.zeros(16_000))
+    assert run(clean_dir, enhanced_dir, tmp_path / "metrics.csv") == 1
+    assert "no utterance was scored ok: 1 failed" in capsys.readouterr().err
+    shard = tmp_path / "shard.csv"
+    assert run(clean_dir, enhanced_dir, shard, "--shard", "1/1") == 1
+    assert evaluate.main(["merge", str(shard), "--output", str(tmp_path / "merged.csv")]) == 1
+
+
+def test_an_empty_shard_exits_1(tmp_path, capsys):
+    clean_dir, enhanced_dir = make_dirs(tmp_path, failures=False)
+    assert run(clean_dir, enhanced_dir, tmp_path / "metrics.csv", "--shard", "4/4") == 1
+    assert "no utterance" in capsys.readouterr().err
+
+
+# 8. pool workers die with their parent
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is `pid`, from /proc (zombies count as gone)."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid) and not fields.get("State", "").startswith("Z"):
+            found.add(int(status.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return not Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def test_sigkill_of_a_parallel_run_leaves_no_worker_alive(shared_dir, tmp_path):
+    sample = shared_dir / "vbdmd-sample"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.evaluate", "--clean-dir", str(sample / "clean"), "--enhanced-dir",
+         str(sample / "noisy"), "--output", str(tmp_path / "m.csv"), "--jobs", "2", "--quiet"],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+            workers = _children(process.pid)
+        assert len(workers) >= 2, "the run never started its two workers"
+        time.sleep(1.0)  # let them take work
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        survivors = [pid for pid in workers if _alive(pid)]
+    finally:
+        process.kill()
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, f"pool workers {survivors} outlived their SIGKILLed parent"
+
+
+# 9. the per-utterance table is for programs: a formula-like name round-trips verbatim
+
+
+def test_a_formula_like_utterance_name_round_trips_in_the_per_utterance_table(tmp_path):
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    for directory in (clean_dir, enhanced_dir):
+        (directory / "u1.wav").rename(directory / "=HYPERLINK(x).wav")
+    output = tmp_path / "metrics.csv"
+    assert run(clean_dir, enhanced_dir, output) == 0
+    assert [row["utterance"] for row in read_table(output)[0]] == ["=HYPERLINK(x)", "u2"]
