@@ -34,15 +34,10 @@ if __name__ == "__main__":
         os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import ctypes  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import multiprocessing  # noqa: E402
 import shlex  # noqa: E402
-import signal  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
@@ -66,12 +61,12 @@ from bench.metrics.table import (  # noqa: E402
     write_table,
 )
 from bench.provenance import package_versions  # noqa: E402
+from bench.workers import die_with_parent  # noqa: E402
 from imse.atomic import atomic_write_text  # noqa: E402
 from imse.audio import AudioError, read_audio  # noqa: E402
 from imse.frontend import SAMPLE_RATE  # noqa: E402
 
 CHECKPOINT_SECONDS = 10.0
-PR_SET_PDEATHSIG = 1
 METRIC_PACKAGES = ("python", "imse-bench", "numpy", "scipy", "pesq", "pystoi", "soundfile", "soxr")
 """Packages whose version can move a score: a resume requires the same ones."""
 VARIANT_DESCRIPTIONS = {
@@ -453,33 +448,6 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
     )
     atomic_write_text(summary_path(output), to_json(summary))
     return summary
-
-
-def _set_parent_death_signal() -> None:
-    """Linux: have the kernel send this process SIGTERM when its parent dies; elsewhere nothing."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):  # without it, the watchdog thread still ends the worker
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _watch_parent() -> None:
-    """Exit this worker once the process that started the pool has gone (its sentinel pipe closes)."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-    parent.join()
-    os._exit(1)
-
-
-def die_with_parent() -> None:
-    """Pool initializer: end this worker when its parent dies, even by SIGKILL (no orphans holding memory).
-
-    PR_SET_PDEATHSIG where the kernel has it, and a thread that exits once the parent has gone
-    (also when it went before this worker started).
-    """
-    _set_parent_death_signal()
-    threading.Thread(target=_watch_parent, name="watch-parent", daemon=True).start()
 
 
 def _run(tasks: list[tuple], jobs: int):

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,57 +142,6 @@ def test_an_empty_shard_exits_1(tmp_path, capsys):
     clean_dir, enhanced_dir = make_dirs(tmp_path, failures=False)
     assert run(clean_dir, enhanced_dir, tmp_path / "metrics.csv", "--shard", "4/4") == 1
     assert "no utterance" in capsys.readouterr().err
-
-
-# 8. pool workers die with their parent
-
-
-def _children(pid: int) -> set[int]:
-    """Live processes whose parent is `pid`, from /proc (zombies count as gone)."""
-    found = set()
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-        except OSError:
-            continue
-        if fields.get("PPid", "").strip() == str(pid) and not fields.get("State", "").startswith("Z"):
-            found.add(int(status.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return not Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return False
-
-
-def test_sigkill_of_a_parallel_run_leaves_no_worker_alive(shared_dir, tmp_path):
-    sample = shared_dir / "vbdmd-sample"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.evaluate", "--clean-dir", str(sample / "clean"), "--enhanced-dir",
-         str(sample / "noisy"), "--output", str(tmp_path / "m.csv"), "--jobs", "2", "--quiet"],
-        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        workers: set[int] = set()
-        while len(workers) < 2 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-            workers = _children(process.pid)
-        assert len(workers) >= 2, "the run never started its two workers"
-        time.sleep(1.0)  # let them take work
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        survivors = [pid for pid in workers if _alive(pid)]
-    finally:
-        process.kill()
-    for pid in survivors:
-        os.kill(pid, signal.SIGKILL)
-    assert not survivors, f"pool workers {survivors} outlived their SIGKILLed parent"
 
 
 # 9. the per-utterance table is for programs: a formula-like name round-trips verbatim

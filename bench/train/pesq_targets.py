@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.metrics.pesq_stoi import MetricFailure, wideband_pesq
+from bench.workers import die_with_parent
 
 
 def pesq_or_failure(clean: np.ndarray, enhanced: np.ndarray) -> float | str:
@@ -56,7 +57,9 @@ class PesqTargets:
         if self._pool is None:
             # spawn: never fork a process whose torch/OpenMP threads are running
             context = multiprocessing.get_context("spawn")
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=die_with_parent
+            )
         return self._pool
 
     def submit(self, clean: np.ndarray, enhanced: np.ndarray) -> PendingTargets:
