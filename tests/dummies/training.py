@@ -1,7 +1,7 @@
 """Synthetic training data: speech-like utterances in white noise, split like a real source.
 
-`synthetic_splits` has the signature `--data factory:tests.dummies.training:synthetic_splits`
-expects, so a subprocess (torchrun, a killed CLI run) can train on it too.
+Tests hand `synthetic_splits` to the trainer; a subprocess (torchrun, a killed CLI run) trains
+on it through the launcher script in tests/test_train_loop.py.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import numpy as np
 
 from bench.train.data import TrainingSplits
 from tests.dummies.audio import noisy_version, speech_like
-
-FACTORY = "factory:tests.dummies.training:synthetic_splits"
 
 
 @dataclass(frozen=True)
