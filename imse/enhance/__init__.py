@@ -2,7 +2,7 @@
 on the command line, `python -m imse.enhance` (`imse/enhance/__main__.py`).
 
 The model's declared front end (`model.config.front_end`) says how: its STFT and
-representation, whether the input is RMS-normalised, its segment size. Two modes:
+representation, whether the input is RMS-normalised, its segment size. Three modes:
 - `segmented` (default) is upstream's inference exactly: the (normalised) utterance is cut
   into the model's segments (30,700 samples for the U-Nets), the last one aligned to the end
   of the utterance, and the previous segment's output is cut so that the pieces join; a
