@@ -12,6 +12,22 @@ U-Net resampling, encoder/decoder) and full-utterance latency for 1, 2, 4, 8 and
 Parameters are given twice: the total, and the paper's convention, which leaves out the
 1x1 pointwise projections of IDConv embeddings (the paper's 0.427M for IMSE is 432,995 less
 those 5,376 weights; inferred, not stated by the authors).
+
+Recurrent layers: fvcore traces `aten::gru` as one operator and skips it; `gru_macs` is its
+handle here. Convention (both counters): the matrix products only, 3 x (input x hidden + hidden
+x hidden) MACs per time step, direction and layer; gate nonlinearities, Hadamard products and
+bias additions are elementwise and not counted, like every other elementwise operator. ptflops's
+aten counter sees the GRU decomposed into mm/addmm and adds one per output element of an addmm
+(the biases: 6 x hidden per step and direction); nothing else of it differs.
+
+GTCRN (no segments: `macs_segment_*` are left empty; 1 s = 16,300 samples is 64 of its frames,
+16,000 samples are 63): on 63 frames fvcore gives 28.62 M, ptflops 28.24 M, the authors 33.0 M
+(README; the paper's 39.6 M predates the ERB low band becoming a concatenation). fvcore minus
+ptflops: + batch and layer norm (fvcore counts them, 2.02 M), - biases of addmm (0.97 M),
+- transposed convolutions (fvcore counts input x kernel, ptflops output x kernel: 0.68 M).
+The authors counted with ptflops's pytorch backend (`gtcrn.py`, input (257, 63, 2)), which adds
+norms, PReLU, GRU gates and biases: 31.97 M on the official code with ptflops 0.7.5; the last
+1.03 M (3%) to 33.0 M is not reproduced (a ptflops version, or 65 frames, would give it).
 """
 
 from __future__ import annotations
@@ -107,24 +123,50 @@ def split_by_block(by_module: dict[str, int], total: int) -> dict[str, int]:
     return split
 
 
+def _blocks(model: torch.nn.Module, by_module: dict[str, int], total: int) -> dict[str, int]:
+    """The split by block type for IMSE-family networks; {} for others (GTCRN has none of these blocks)."""
+    return split_by_block(by_module, total) if isinstance(model, SpeechEnhancementNet) else {}
+
+
 @dataclass
 class MacCount:
-    """One counter's total, its split by block type, and the operators it did not count."""
+    """One counter's total, its split by block type ({} outside the IMSE family), and the operators it did not count."""
 
     total: int
     by_block: dict[str, int]
     skipped: list[str]
 
 
+def gru_macs(inputs: list, outputs: list) -> int:
+    """fvcore handle for `aten::gru`: 3 x (input x hidden + hidden x hidden) per step, direction and layer.
+
+    The traced arguments are (input, hx, params, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first); hx is [layers x directions, batch, hidden].
+    """
+    from fvcore.nn.jit_handles import get_shape
+
+    input_shape, state_shape = get_shape(inputs[0]), get_shape(inputs[1])
+    layers, bidirectional, batch_first = (inputs[index].toIValue() for index in (4, 7, 8))
+    directions = 2 if bidirectional else 1
+    hidden = state_shape[-1]
+    steps = input_shape[1] if batch_first else input_shape[0]
+    batch = input_shape[0] if batch_first else input_shape[1]
+    per_step, features = 0, input_shape[-1]
+    for _ in range(layers):
+        per_step += directions * 3 * (features * hidden + hidden * hidden)
+        features = hidden * directions
+    return batch * steps * per_step
+
+
 def fvcore_macs(model: SpeechEnhancementNet, samples: int) -> MacCount:
-    """fvcore's count (its "flops" are MACs for conv and matmul)."""
+    """fvcore's count (its "flops" are MACs for conv and matmul), GRUs counted by `gru_macs`."""
     from fvcore.nn import FlopCountAnalysis
 
-    analysis = FlopCountAnalysis(model, network_inputs(model, samples))
+    analysis = FlopCountAnalysis(model, network_inputs(model, samples)).set_op_handle("aten::gru", gru_macs)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     total = int(analysis.total())
-    return MacCount(total, split_by_block(analysis.by_module(), total), _arithmetic(analysis.unsupported_ops()))
+    return MacCount(total, _blocks(model, analysis.by_module(), total), _arithmetic(analysis.unsupported_ops()))
 
 
 def _arithmetic(operators) -> list[str]:
@@ -165,7 +207,7 @@ def ptflops_macs(model: SpeechEnhancementNet, samples: int) -> MacCount:
     by_module = {name: sum(counts.values()) for name, counts in counter.flop_counts.items()}
     total = by_module.pop("Global")
     skipped = re.findall(r"Warning: (\S+) operation is treated as a zero-op", stream.getvalue())
-    return MacCount(int(total), split_by_block(by_module, total), _arithmetic(skipped))
+    return MacCount(int(total), _blocks(model, by_module, total), _arithmetic(skipped))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -276,8 +318,9 @@ class ComplexityRow:
     parameters_paper_convention: int
     macs_1s_fvcore: int
     macs_1s_ptflops: int
-    macs_segment_fvcore: int
-    macs_segment_ptflops: int
+    macs_segment_fvcore: int | None
+    """None for a model without segments (GTCRN takes whole utterances)."""
+    macs_segment_ptflops: int | None
     counter_difference_percent: float
     fvcore_skipped: str
     ptflops_skipped: str
@@ -288,6 +331,13 @@ class ComplexityRow:
     gpu_forward_s: float | None = None
 
 
+def _segment_macs(model: torch.nn.Module) -> tuple[int | None, int | None]:
+    """(fvcore, ptflops) MACs of one segment; (None, None) for a model that takes whole utterances."""
+    if model.config.front_end.segment_size is None:
+        return None, None
+    return fvcore_macs(model, SEGMENT_SIZE).total, ptflops_macs(model, SEGMENT_SIZE).total
+
+
 def measure(
     model_name: str, latency_seconds: float = LATENCY_SECONDS, repeats: int = REPEATS, memory: bool = True
 ) -> ComplexityRow:
@@ -295,10 +345,10 @@ def measure(
     model = registry.build(model_name).eval()
     total, paper = parameter_counts(model)
     one_second = (fvcore_macs(model, ONE_SECOND), ptflops_macs(model, ONE_SECOND))
-    segment = (fvcore_macs(model, SEGMENT_SIZE), ptflops_macs(model, SEGMENT_SIZE))
+    segment = _segment_macs(model)
     difference = 100 * abs(one_second[0].total - one_second[1].total) / one_second[1].total
     row = ComplexityRow(
-        model_name, total, paper, one_second[0].total, one_second[1].total, segment[0].total, segment[1].total,
+        model_name, total, paper, one_second[0].total, one_second[1].total, *segment,
         round(difference, 3), " ".join(one_second[0].skipped), " ".join(one_second[1].skipped),
     )
     with torch.inference_mode():
@@ -332,7 +382,7 @@ def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats
             timing = latency(model, samples / SAMPLE_RATE, "full", ALL_THREADS, repeats)
         rows.append({
             "model": model_name, "seconds": duration, "samples": samples, "macs": count.total,
-            **{f"macs_{kind}": count.by_block.get(kind, 0) for kind in BLOCK_TYPES},
+            **{f"macs_{kind}": count.by_block.get(kind) for kind in BLOCK_TYPES},  # None: no such blocks
             "latency_threads": ALL_THREADS, "latency_median_s": round(timing["median_s"], 4),
             "rtf": round(timing["rtf"], 4),
         })

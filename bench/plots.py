@@ -98,7 +98,10 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
     models = list(dict.fromkeys(frame["model"]))
     figure, (by_block, timing) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [3, 2]})
     positions = [index + models.index(model) for index, model in enumerate(frame["model"])]  # a gap per model
-    per_second = frame[blocks].div(frame["samples"] / SAMPLE_RATE, axis=0) / 1e9
+    unsplit = frame[blocks].isna().all(axis=1)  # a model without IMSE's blocks (GTCRN): its total, one bar
+    frame = frame.assign(**{"macs_no block split": frame["macs"].where(unsplit, 0)})
+    blocks.append("macs_no block split")
+    per_second = frame[blocks].fillna(0).div(frame["samples"] / SAMPLE_RATE, axis=0) / 1e9
     bottoms = None
     for index, block in enumerate(blocks):
         heights = per_second[block].to_numpy()

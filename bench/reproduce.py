@@ -36,7 +36,8 @@ from imse.atomic import atomic_write_text
 from imse.checkpoint import CheckpointError
 from imse.registry import registry
 
-COMPARISONS = (("imse-vb-3.399", "muse-vb"), ("trained-imse", "trained-muse"), ("imse-vb-3.399", "imse-vb-3.373"))
+COMPARISONS = (("imse-vb-3.399", "muse-vb"), ("trained-imse", "trained-muse"), ("imse-vb-3.399", "imse-vb-3.373"),
+               ("imse-vb-3.399", "gtcrn-vb"))
 
 
 class Log:

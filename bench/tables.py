@@ -108,8 +108,33 @@ def _require_numeric(path: Path, frame: pandas.DataFrame, numeric: Sequence[str]
         raise TablesError(f"{path}: column(s) {wrong} not numeric")
 
 
+REPORTED_COMPLEXITY = ("reported_params", "reported_macs_per_second")
+"""Optional numeric columns of reported.csv: complexity as a paper states it (its source in complexity_source)."""
+
+
 def _reported(results: Path) -> pandas.DataFrame:
-    return read_frame(results / "reported.csv", ["system", "params_m", *METRICS], ["params_m", *METRICS])
+    """reported.csv; the REPORTED_COMPLEXITY columns, where present, must be numbers too."""
+    path = results / "reported.csv"
+    frame = read_frame(path, ["system", "params_m", *METRICS], ["params_m", *METRICS])
+    _require_numeric(path, frame, [column for column in REPORTED_COMPLEXITY if column in frame.columns])
+    return frame
+
+
+def _reported_complexity_note(results: Path) -> str | None:
+    """A footnote with every reported parameter and MAC count of reported.csv, or None without any."""
+    reported = _reported(results)
+    if not set(REPORTED_COMPLEXITY) <= set(reported.columns):
+        return None
+    stated = reported.dropna(subset=list(REPORTED_COMPLEXITY), how="all")
+    parts = []
+    for record in stated.itertuples(index=False):
+        figures = [f"{record.reported_params:,.0f} parameters" if pandas.notna(record.reported_params) else "",
+                   f"{record.reported_macs_per_second / 1e6:g} MMACs/s"
+                   if pandas.notna(record.reported_macs_per_second) else ""]
+        source = getattr(record, "complexity_source", None)
+        parts.append(f"{record.system}: " + ", ".join(f for f in figures if f)
+                     + (f" ({source})" if isinstance(source, str) and source else ""))
+    return "Reported by the authors: " + "; ".join(parts) + "." if parts else None
 
 
 def _parameters(results: Path) -> dict[str, float]:
@@ -231,6 +256,12 @@ def complexity_table(results: Path) -> Table:
     if gpu_measured:
         rows["GPU forward, segment (ms)"] = 1000 * frame["gpu_forward_s"]
     footnotes = _complexity_footnotes(results, frame)
+    if frame["macs_segment_fvcore"].isna().any():
+        footnotes.append("GMACs / segment is empty for a model without segments (GTCRN takes whole utterances); "
+                         "compare GMACs / 1 s.")
+    reported_note = _reported_complexity_note(results)
+    if reported_note:
+        footnotes.append(reported_note)
     if gpu_measured:
         footnotes.append(f"GPU forward: median of {GPU_REPEATS} CUDA-event timings on {frame['gpu'].iloc[0]}, batch 1.")
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
@@ -246,13 +277,31 @@ def _paper_convention_note(results: Path, frame: pandas.DataFrame) -> str:
     return f"{note}: the paper's {reported.loc['IMSE', 'params_m']:g}M is IMSE's {int(imse.iloc[0]):,} truncated)."
 
 
+def _frames_of_one_second(models: Sequence[str]) -> str:
+    """'164 frames for imse, 64 for gtcrn': the frames each registered model's STFT makes of ONE_SECOND."""
+    from imse.registry import registry
+
+    counts: dict[int, list[str]] = {}
+    for name in dict.fromkeys(models):
+        try:
+            stft = registry.model(name).config.front_end.stft
+        except (KeyError, AttributeError):  # a model this installation does not register
+            continue
+        counts.setdefault(stft.frames(ONE_SECOND), []).append(name)
+    if not counts:
+        return f"{STFTConfig().frames(ONE_SECOND)} frames of the U-Nets' STFT"
+    return "; ".join(f"{count} frames for {', '.join(names)}" for count, names in counts.items())
+
+
 def _complexity_footnotes(results: Path, frame: pandas.DataFrame) -> list[str]:
     """How complexity.csv was measured: lengths, conventions, timing and memory, from bench.complexity's settings."""
     machine = f"{frame['machine'].iloc[0]}, {frame['cpu_count'].iloc[0]} cores"
     return [
-        "Measured by `python -m bench.complexity`. MACs of the network on its (magnitude, phase) input, "
-        f"STFT excluded; 1 s = {ONE_SECOND:,} samples ({STFTConfig().frames(ONE_SECOND)} frames); "
-        f"segment = {SEGMENT_SIZE:,} samples.",
+        "Measured by `python -m bench.complexity`. MACs of the network on its front end's input (IMSE, MUSE: "
+        f"magnitude and phase; GTCRN: the complex spectrum), STFT excluded; 1 s = {ONE_SECOND:,} samples "
+        f"({_frames_of_one_second(frame['model'])}); "
+        f"segment = {SEGMENT_SIZE:,} samples. GRUs count 3 x (input x hidden + hidden x hidden) MACs per step "
+        "and direction; elementwise operators are not counted.",
         _paper_convention_note(results, frame),
         f"RTF: median wall time over audio duration (--latency-seconds, {LATENCY_SECONDS:g} s by default), after a "
         f"warm-up, on {machine}; segmented is the authors' inference in {SEGMENT_SIZE:,}-sample segments, full is "

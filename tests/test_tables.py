@@ -175,7 +175,7 @@ def test_plots_are_readable_png_and_single_page_pdf_files(plotted):
 
 def test_efficiency_frontier_puts_each_measured_system_at_its_macs_and_mean_pesq(plotted, results):
     _, figures = plotted
-    _, by_macs = figures["efficiency_frontier.png"].axes
+    _, by_macs = figures[2].axes
     points = sorted(tuple(offset) for collection in by_macs.collections for offset in collection.get_offsets())
     # GMACs per second from the dummy complexity.csv: imse 4.67, muse 5.35; trained-imse is an imse
     expected = sorted((macs, float(np.mean(list(ok_pesq(results, system).values()))))
@@ -314,3 +314,42 @@ def test_an_output_onto_a_results_input_or_a_directory_is_refused(editable, caps
     assert tables.main(["--format", "csv", "--results", str(editable), "--output", str(path)]) == 2
     assert str(path) in capsys.readouterr().err
     assert before is None or path.read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def with_gtcrn(tmp_path_factory):
+    """The dummy tree with GTCRN as a third official system: no segments, no block split, no training row."""
+    root = tmp_path_factory.mktemp("gtcrn")
+    results = write_results(root, utterances=MIN_SAMPLE, gtcrn=True)
+    _significance(results, [TestSet("vbdmd-sample", root / "audio" / "clean", root / "audio" / "noisy", "synthetic")])
+    return results
+
+
+def test_tables_and_plots_take_gtcrn_as_a_third_system(with_gtcrn, tmp_path):
+    main = tables.main_table(with_gtcrn).frame
+    assert main[(main["System"] == "GTCRN") & (main["Origin"] == "reported")]["PESQ"].iloc[0] == 2.87
+    assert "gtcrn" not in set(tables.ablation_table(with_gtcrn).frame["Model"])
+    complexity = tables.complexity_table(with_gtcrn)
+    gtcrn = complexity.frame[complexity.frame["Model"] == "gtcrn"].iloc[0]
+    assert pandas.isna(gtcrn["GMACs / segment"]) and gtcrn["GMACs / 1 s"] == pytest.approx(0.029072896)
+    notes = " ".join(complexity.footnotes)
+    assert "GTCRN: 23,700 parameters, 33 MMACs/s" in notes and "64 frames for gtcrn" in notes
+    scaling = tables.scaling_table(with_gtcrn).frame
+    assert scaling[scaling["Model"] == "gtcrn"]["attention (%)"].isna().all()
+    significance = tables.significance_table(with_gtcrn).frame
+    assert ((significance["A"] == "imse-vb-3.399") & (significance["B"] == "gtcrn-vb")).any()
+    assert tables.write_tables(with_gtcrn, "markdown")
+
+
+def test_the_scaling_plot_shows_gtcrns_total_as_one_bar_and_the_frontier_places_it(with_gtcrn, tmp_path, monkeypatch):
+    figures = []
+    savefig = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda figure, *args, **kwargs: figures.append(figure) or savefig(figure, *args, **kwargs))
+    plots.complexity_scaling(with_gtcrn, tmp_path)
+    plots.efficiency_frontier(with_gtcrn, tmp_path)  # each figure is saved twice: PNG, then PDF
+    by_block, _ = figures[0].axes
+    unsplit = [bar.get_height() for bar in by_block.patches[-3:]]  # the last block drawn, GTCRN's three lengths
+    assert unsplit == pytest.approx([28_692_864 * 16_000 / 16_300 / 1e9] * 3)
+    _, by_macs = figures[2].axes
+    assert "gtcrn-vb (measured)" in [text.get_text() for text in by_macs.texts]

@@ -16,8 +16,9 @@ from tests.dummies.audio import speech_like
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
-def write_results(root: Path, utterances: int = 4) -> Path:
-    """results/ with reported.csv, complexity and scaling tables and three scored systems (both variants)."""
+def write_results(root: Path, utterances: int = 4, gtcrn: bool = False) -> Path:
+    """results/ with reported.csv, complexity and scaling tables and three scored systems (both variants);
+    `gtcrn` adds GTCRN: a complexity row without segment MACs, scaling rows without a block split, gtcrn-vb."""
     results = root / "results"
     results.mkdir(parents=True)
     shutil.copy(REPOSITORY / "results" / "reported.csv", results / "reported.csv")
@@ -37,6 +38,8 @@ def write_results(root: Path, utterances: int = 4) -> Path:
                 "cpu_count": 2}
                for model, total, attention, rtf in (("imse", 4.68e9, 1.0e9, 0.2), ("muse", 5.22e9, 1.5e9, 0.3))
                for seconds in (1, 2, 4)]
+    if gtcrn:
+        _add_gtcrn_complexity(results, scaling)
     pandas.DataFrame(scaling).to_csv(results / "complexity_scaling.csv", index=False)
     rng = np.random.default_rng(0)
     directories = {kind: root / "audio" / kind for kind in ("clean", "noisy", "good", "better")}
@@ -51,8 +54,22 @@ def write_results(root: Path, utterances: int = 4) -> Path:
     pipeline.evaluate_noisy(test_set, results, root / "work")
     for system, kind, origin, model in (("imse-vb-3.399", "better", ORIGIN_UPSTREAM, "imse"),
                                         ("muse-vb", "good", ORIGIN_UPSTREAM, "muse"),
-                                        ("trained-imse", "good", ORIGIN_TRAINED, "imse")):
+                                        ("trained-imse", "good", ORIGIN_TRAINED, "imse"),
+                                        *((("gtcrn-vb", "good", ORIGIN_UPSTREAM, "gtcrn"),) if gtcrn else ())):
         for variant in pipeline.VARIANTS:
             pipeline.score(test_set, directories[kind], results, system, variant, root / "work" / system)
         pipeline.record_provenance(results, test_set, system, origin, model=model)
     return results
+
+
+def _add_gtcrn_complexity(results: Path, scaling: list[dict]) -> None:
+    """GTCRN's complexity row (no segments: empty segment MACs) and scaling rows (no block split: empty blocks)."""
+    path = results / "complexity.csv"
+    frame = pandas.read_csv(path)
+    row = {**frame.iloc[0].to_dict(), "model": "gtcrn", "parameters": 23_669, "parameters_paper_convention": 23_669,
+           "macs_1s_fvcore": 29_072_896, "macs_1s_ptflops": 28_692_864, "macs_segment_fvcore": None}
+    pandas.concat([frame, pandas.DataFrame([row])]).to_csv(path, index=False)
+    blocks = [key for key in scaling[0] if key.startswith("macs_")]
+    scaling.extend({**scaling[0], "model": "gtcrn", "seconds": seconds, "samples": seconds * 16_300,
+                    "macs": seconds * 28_692_864, **dict.fromkeys(blocks), "latency_median_s": 0.05 * seconds,
+                    "rtf": 0.05} for seconds in (1, 2, 4))
