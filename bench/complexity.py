@@ -68,6 +68,8 @@ SCALING_SECONDS = (1, 2, 4, 8, 16)
 LATENCY_SECONDS = 4.0
 """Audio length of the latency and memory measurements (--latency-seconds)."""
 REPEATS = 5
+LATENCY_MODES = ("segmented", "full")
+"""The enhancement modes timed; streaming is timed per hop by benchmarks/, not here."""
 """Timed runs per latency figure (--repeats)."""
 MEMORY_PROBES = 5
 GPU_REPEATS = 20
@@ -352,7 +354,7 @@ def measure(
         round(difference, 3), " ".join(one_second[0].skipped), " ".join(one_second[1].skipped),
     )
     with torch.inference_mode():
-        for mode in ("segmented", "full"):
+        for mode in LATENCY_MODES:
             for threads in sorted({1, ALL_THREADS}):
                 timing = latency(model, latency_seconds, mode, threads, repeats)
                 for key, value in timing.items():

@@ -10,6 +10,7 @@ import torch
 
 from bench import complexity
 from bench.complexity import (
+    LATENCY_MODES,
     ONE_SECOND,
     SCALING_SECONDS,
     fvcore_macs,
@@ -19,7 +20,6 @@ from bench.complexity import (
     scaling,
     split_by_block,
 )
-from imse.enhance import MODES
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention
 from imse.registry import ModelSpec, registry
@@ -141,11 +141,11 @@ def test_command_writes_a_table_of_consistent_measurements(tmp_path, monkeypatch
     assert row["model"] == "tiny" and row["parameters"] == sum(p.numel() for p in model.parameters())
     assert row["parameters_paper_convention"] == row["parameters"] - pointwise
     assert row["macs_1s_fvcore"] > 0 and row["macs_segment_fvcore"] > row["macs_1s_fvcore"]
-    latency_columns = {column for column in table.columns if "thread_" in column and column.startswith(MODES)}
+    latency_columns = {column for column in table.columns if "thread_" in column and column.startswith(LATENCY_MODES)}
     threads = sorted({1, os.cpu_count()})
-    assert latency_columns == {f"{mode}_{count}thread_{statistic}" for mode in MODES for count in threads
+    assert latency_columns == {f"{mode}_{count}thread_{statistic}" for mode in LATENCY_MODES for count in threads
                                for statistic in ("median_s", "p90_s", "rtf")}
-    for mode in MODES:
+    for mode in LATENCY_MODES:
         for count in threads:
             median, p90, rtf = (row[f"{mode}_{count}thread_{statistic}"] for statistic in ("median_s", "p90_s", "rtf"))
             assert median > 0 and p90 == median  # one timed run: its own median and p90

@@ -137,9 +137,10 @@ def plotted(results, tmp_path_factory):
     figures = {}
     savefig = matplotlib.figure.Figure.savefig
 
-    def recording_savefig(figure, path, *args, **kwargs):
-        figures[Path(path).name] = figure
-        return savefig(figure, path, *args, **kwargs)
+    def recording_savefig(figure, stream, *args, **kwargs):
+        # plots write through the atomic writer: ".<name>.<random>.tmp" beside the final file
+        figures[Path(stream.name).name[1:].rsplit(".", 2)[0]] = figure
+        return savefig(figure, stream, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(matplotlib.figure.Figure, "savefig", recording_savefig)
