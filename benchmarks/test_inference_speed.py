@@ -1,6 +1,7 @@
-"""Enhancement speed: real-time factor of IMSE and MUSE, and the ratio to the authors' own code.
+"""Enhancement speed: real-time factor of IMSE, MUSE and GTCRN, GTCRN's streaming time per hop,
+and the ratio to the authors' own code.
 
-    python -m pytest benchmarks/test_inference_speed.py --benchmark-enable
+    python -m pytest benchmarks/test_inference_speed.py --benchmark-enable -s
 
 For the ratio, point OFFICIAL_PYTHON at an environment with the official code's dependencies
 and OFFICIAL_IMSE_REPOSITORY / OFFICIAL_MUSE_REPOSITORY at checkouts of the authors'
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 import torch
@@ -21,8 +23,12 @@ import torch
 from benchmarks.official import official_code, run_official
 from imse.enhance import enhance
 from imse.loading import load_model
+from imse.streaming import StreamingEnhancer
 
 BUNDLES = {"imse": "imse-vb-3.399", "muse": "muse-vb"}
+"""Systems whose authors' inference code the ratio runs beside ours."""
+RATE_BUNDLES = {**BUNDLES, "gtcrn": "gtcrn-vb"}
+"""Systems whose real-time factor is measured (GTCRN has no segments: both modes are a whole pass)."""
 OFFICIAL_CHECKPOINTS = {"imse": "imse/g_best_pesq_3.399", "muse": "muse/g_best"}
 
 
@@ -32,9 +38,9 @@ def _files(sample_dir: Path) -> list[Path]:
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("mode", ["segmented", "full"])
-@pytest.mark.parametrize("system", sorted(BUNDLES))
+@pytest.mark.parametrize("system", sorted(RATE_BUNDLES))
 def test_enhancement_real_time_factor(benchmark, checkpoint_dir, sample_dir, system, mode, threads):
-    model = load_model(BUNDLES[system], cache_dir=checkpoint_dir).model
+    model = load_model(RATE_BUNDLES[system], cache_dir=checkpoint_dir).model
     audio = [soundfile.read(path, dtype="float32")[0] for path in _files(sample_dir)]
     seconds = sum(len(samples) for samples in audio) / 16_000
     torch.set_num_threads(threads)
@@ -69,3 +75,28 @@ def test_speed_ratio_to_official_code(checkpoint_dir, sample_dir, system, thread
     record_property("speedup", ratio)
     print(f"{system} {threads} thread(s): official {official_total:.2f} s, ours {ours_total:.2f} s, "
           f"speed-up {ratio:.2f}x", file=sys.stderr)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gtcrn_streaming_time_per_hop(checkpoint_dir, sample_dir, threads, record_property):
+    """Compute time of each 256-sample hop through the cached model (median, p99), against the
+    16 ms a hop lasts; the algorithmic latency is the window plus one hop."""
+    model = load_model("gtcrn-vb", cache_dir=checkpoint_dir).model
+    torch.set_num_threads(threads)
+    times = []
+    for path in _files(sample_dir):
+        samples = soundfile.read(path, dtype="float32")[0]
+        stream = StreamingEnhancer(model)
+        hop = stream.hop
+        for start in range(0, len(samples) - hop + 1, hop):
+            begun = time.perf_counter()
+            stream.push(samples[start : start + hop])
+            times.append(time.perf_counter() - begun)
+    front_end = model.config.front_end
+    hop_ms = 1000 * front_end.stft.hop_length / front_end.sample_rate
+    latency_ms = 1000 * (front_end.stft.win_length + front_end.stft.hop_length) / front_end.sample_rate
+    median, p99 = (1000 * float(np.percentile(times, q)) for q in (50, 99))
+    for name, value in (("hop_median_ms", median), ("hop_p99_ms", p99), ("algorithmic_latency_ms", latency_ms)):
+        record_property(name, value)
+    print(f"gtcrn streaming, {threads} thread(s): {len(times)} hops, median {median:.2f} ms, p99 {p99:.2f} ms "
+          f"per {hop_ms:.0f} ms hop; algorithmic latency {latency_ms:.0f} ms", file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -108,3 +110,26 @@ def test_a_whole_utterance_pass_that_cannot_fit_is_refused_per_file(tmp_path, mo
     assert [path.name for path in report.written] == ["good.wav"]
     [(path, message)] = report.failures
     assert path.name == "long.wav" and "--mode segmented" in message and "GiB" in message
+
+
+def test_an_output_name_taken_by_a_directory_fails_that_file_only(tmp_path, checkpoint, capsys):
+    files = write_bad_inputs(tmp_path / "in")
+    (tmp_path / "out" / "good.wav").mkdir(parents=True)
+    assert main([str(files["good"]), str(files["rate_8k"]), *checkpoint, "--output-dir", str(tmp_path / "out")]) == 1
+    errors = capsys.readouterr().err
+    assert "good.wav is a directory" in errors and "1 enhanced" in errors
+    assert (tmp_path / "out" / "rate_8k.wav").is_file()
+
+
+def test_the_memory_estimate_heeds_an_address_space_limit(tmp_path):
+    """A ulimit -v below what a pass needs is refused up front, as MemAvailable alone would not."""
+    script = (
+        "import resource\n"
+        "from imse.enhance import available_memory\n"
+        "free = available_memory()\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, hard))\n"
+        "print(free > 3 * 2**30, available_memory() < 3 * 2**30)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[1] == "True"

@@ -18,6 +18,7 @@ The output always has the input's length.
 
 from __future__ import annotations
 
+import resource
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,13 +82,40 @@ def _pass(model: nn.Module, waveform: torch.Tensor, front_end: FrontEnd, size: i
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None if unknown."""
+    """Bytes a new allocation can take: the least of Linux's MemAvailable, the cgroup's memory.max
+    less what it uses, and the address-space limit (ulimit -v) less what is mapped; None if unknown."""
+    limits = [_meminfo_available(), _cgroup_headroom(), _address_space_headroom()]
+    known = [limit for limit in limits if limit is not None]
+    return min(known) if known else None
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo") as stream:
             fields = dict(line.split(":", 1) for line in stream)
         return int(fields["MemAvailable"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
         return None
+
+
+def _cgroup_headroom() -> int | None:
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if limit == "max" else int(limit) - used
+
+
+def _address_space_headroom() -> int | None:
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    try:
+        mapped = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return None
+    return limit - mapped
 
 
 def _check_memory(front_end: FrontEnd, samples: int) -> None:
@@ -211,6 +239,31 @@ def find_inputs(noisy: list[str | Path]) -> list[Path]:
     return collect_inputs(noisy).files
 
 
+def _enhance_file(path: Path, model: nn.Module, target: Path, mode: str, subtype: str, downmix: bool,
+                  report: EnhancementReport) -> None:
+    """Read, enhance and write one file, noting in `report` what was done to it."""
+    sample_rate = model.config.front_end.sample_rate
+    audio = read_audio(path, sample_rate, resample_to_rate=True, downmix=downmix)
+    try:
+        enhanced = enhance(audio.samples, model, mode)
+    except RuntimeError as error:  # an allocation the memory estimate did not foresee (a ulimit, a cgroup)
+        if "allocate" not in str(error):
+            raise
+        raise EnhancementError(f"out of memory ({error}); use --mode segmented (mode='segmented')") from error
+    if target.is_dir():
+        raise EnhancementError(f"the output {target} is a directory; move it or choose another --output-dir")
+    write_audio(target, enhanced, sample_rate, subtype)
+    if audio.resampled:
+        report.resampled.append((path, audio.original_sample_rate))
+    if audio.downmixed_channels:
+        report.downmixed.append((path, audio.downmixed_channels))
+    clipped = int(np.count_nonzero(np.abs(enhanced) > 1.0)) if subtype == "PCM_16" else 0
+    if clipped:
+        report.clipped.append((target, clipped))
+    report.written.append(target)
+    report.seconds_of_audio += audio.duration
+
+
 def enhance_files(
     files: list[Path],
     model: nn.Module,
@@ -225,24 +278,10 @@ def enhance_files(
         raise ValueError(f"unknown subtype {subtype!r}; use one of {SUBTYPES}")
     output_dir = check_output_dir(output_dir, files)
     report = EnhancementReport()
-    sample_rate = model.config.front_end.sample_rate
     for path in tqdm(files, desc="enhancing", unit="file", disable=not progress):
         try:
-            audio = read_audio(path, sample_rate, resample_to_rate=True, downmix=downmix)
-            enhanced = enhance(audio.samples, model, mode)
-        except (AudioError, EnhancementError) as error:
+            _enhance_file(path, model, output_dir / f"{path.stem}.wav", mode, subtype, downmix, report)
+        except (AudioError, EnhancementError, OSError) as error:
             message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
             report.failures.append((path, message))
-            continue
-        if audio.resampled:
-            report.resampled.append((path, audio.original_sample_rate))
-        if audio.downmixed_channels:
-            report.downmixed.append((path, audio.downmixed_channels))
-        target = output_dir / f"{path.stem}.wav"
-        clipped = int(np.count_nonzero(np.abs(enhanced) > 1.0)) if subtype == "PCM_16" else 0
-        if clipped:
-            report.clipped.append((target, clipped))
-        write_audio(target, enhanced, sample_rate, subtype)
-        report.written.append(target)
-        report.seconds_of_audio += audio.duration
     return report

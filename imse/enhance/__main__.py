@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # an output directory refused before any work
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # every file written so far is whole (atomic writes); none is half
+        print(f"interrupted; the files already written in {arguments.output_dir} are complete", file=sys.stderr)
+        return 130
     sample_rate = loaded.model.config.front_end.sample_rate
     for path, rate in report.resampled:
         print(f"note: {path} was {rate} Hz; resampled to {sample_rate} Hz", file=sys.stderr)
