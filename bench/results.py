@@ -103,6 +103,22 @@ def summary_problem(summary: dict) -> str | None:
     return None
 
 
+PROVENANCE_FIELDS = ("system", "origin", "dataset", "command", "versions")
+"""What every provenance record says: which system, where its audio came from, on what data, made how."""
+
+
+def provenance_problem(provenance: dict, system: str) -> str | None:
+    """Why `provenance` is not a record of `system`'s origin, or None when it is."""
+    missing = [name for name in PROVENANCE_FIELDS if name not in provenance]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    if provenance["system"] != system:
+        return f"it is the record of {provenance['system']!r}"
+    if provenance["origin"] not in ORIGINS:
+        return f"origin {provenance['origin']!r} is none of {ORIGINS}"
+    return None
+
+
 def load_measured(results: Path) -> list[Measured]:
     """Every evaluated system under results/measured, with its summary and provenance.
 
@@ -114,11 +130,17 @@ def load_measured(results: Path) -> list[Measured]:
         system, variant = summary_file.name.removesuffix(".summary.json").rsplit(".", 1)
         provenance_file = provenance_path(results, dataset, system)
         provenance = read_json_object(provenance_file) if provenance_file.exists() else {}
+        problem = provenance_problem(provenance, system) if provenance_file.exists() else None
+        if problem is not None:
+            raise ResultsError(f"{provenance_file}: not a provenance record of {system!r}: {problem}")
+        table = summary_file.with_name(f"{system}.{variant}.csv")
+        if not table.is_file():
+            raise ResultsError(f"{summary_file}: its per-utterance table {table.name} is missing; score it again")
         summary = read_json_object(summary_file)
         problem = summary_problem(summary)
         if problem is not None:
             raise ResultsError(f"{summary_file}: not a bench.evaluate summary: {problem}")
         found.append(
-            Measured(dataset, system, variant, summary_file.with_name(f"{system}.{variant}.csv"), summary, provenance)
+            Measured(dataset, system, variant, table, summary, provenance)
         )
     return found

@@ -511,6 +511,22 @@ def check_output(results: Path, output: Path) -> None:
     folders = [(results / name).resolve() for name in ("measured", "baselines")]
     if target in {path.resolve() for path in inputs} or any(folder in target.parents for folder in folders):
         raise TablesError(f"--output {output} is one of the results the tables are made from; name another file")
+    if output.exists() and not _written_by_tables(output):
+        raise TablesError(f"--output {output} exists and is not tables written by bench.tables; "
+                          "refusing to replace it: name another file")
+
+
+OUTPUT_OPENINGS = ("### ", "\\documentclass", "\\begin{table")
+"""How a markdown or LaTeX file this tool wrote begins; its CSV's header ends with the `table` column."""
+
+
+def _written_by_tables(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            first_line = stream.readline(4096).rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first_line.startswith(OUTPUT_OPENINGS) or first_line.endswith(",table")
 
 
 def write_tables(
@@ -542,7 +558,10 @@ def write_tables(
     tables = [build(name, results, variant) for name in names if name not in missing]
     text = render(tables, output_format, fragment)
     if output is not None:
-        atomic_write_text(output, text)
+        try:
+            atomic_write_text(output, text)
+        except OSError as error:
+            raise TablesError(f"--output {output} cannot be written ({error.strerror})") from error
     return text
 
 

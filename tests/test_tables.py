@@ -298,7 +298,8 @@ def test_csv_export_neutralises_formula_like_cells(editable, capsys):
     for variant in ("loizou", "upstream-float"):
         for suffix in ("summary.json", "csv"):
             shutil.copy(measured / f"muse-vb.{variant}.{suffix}", measured / f"=HYPERLINK(x).{variant}.{suffix}")
-    shutil.copy(measured / "muse-vb.provenance.json", measured / "=HYPERLINK(x).provenance.json")
+    provenance = json.loads((measured / "muse-vb.provenance.json").read_text())
+    (measured / "=HYPERLINK(x).provenance.json").write_text(json.dumps({**provenance, "system": "=HYPERLINK(x)"}))
     assert tables.main(["--format", "csv", "--results", str(editable)]) == 0
     cells = [cell for row in csv.reader(io.StringIO(capsys.readouterr().out)) for cell in row]
     assert "'=HYPERLINK(x)" in cells
@@ -355,3 +356,38 @@ def test_the_scaling_plot_shows_gtcrns_total_as_one_bar_and_the_frontier_places_
     assert unsplit == pytest.approx([28_692_864 * 16_000 / 16_300 / 1e9] * 3)
     _, by_macs = figures[2].axes
     assert "gtcrn-vb (measured)" in [text.get_text() for text in by_macs.texts]
+
+
+def test_an_output_that_is_not_tables_of_this_tool_is_refused(results, tmp_path, capsys):
+    """Someone's notes, a metrics table or a WAV is never replaced; the tool's own output is."""
+    for name, content in (("notes.txt", "mine\n"), ("m.csv", "utterance,pesq\nu1,3.1\n"), ("a.wav", "RIFF")):
+        path = tmp_path / name
+        path.write_text(content)
+        assert tables.main(["--format", "csv", "--results", str(results), "--output", str(path)]) == 2
+        assert "is not tables written by bench.tables" in capsys.readouterr().err
+        assert path.read_text() == content
+    for output_format in ("csv", "markdown", "latex"):
+        own = tmp_path / f"tables.{output_format}"
+        for _ in range(2):  # written, then rewritten
+            assert tables.main(["--format", output_format, "--table", "complexity", "--results", str(results),
+                                "--output", str(own)]) == 0
+    assert tables.main(["--format", "csv", "--results", str(results), "--output", "/proc/tables.csv"]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["empty provenance", "provenance of another system", "table removed"])
+def test_a_damaged_provenance_or_a_missing_table_is_named(results, tmp_path, capsys, damage):
+    """A provenance record with no origin used to turn the row into "measured (unknown)" in silence."""
+    editable = tmp_path / "results"
+    shutil.copytree(results, editable)
+    provenance = editable / "measured" / "vbdmd-sample" / "imse-vb-3.399.provenance.json"
+    if damage == "empty provenance":
+        provenance.write_text("{}\n")
+    elif damage == "provenance of another system":
+        provenance.write_text(json.dumps({**json.loads(provenance.read_text()), "system": "muse-vb"}))
+    else:
+        (editable / "measured" / "vbdmd-sample" / "imse-vb-3.399.loizou.csv").unlink()
+    assert tables.main(["--format", "csv", "--results", str(editable)]) == 2
+    error = capsys.readouterr().err
+    named = "imse-vb-3.399.provenance.json" if "provenance" in damage else "imse-vb-3.399.loizou.summary.json"
+    assert named in error
