@@ -282,8 +282,9 @@ def check_output(output: Path, inputs: tuple[Path, ...] = ()) -> None:
     if output.exists() and not has_table_header(output):
         raise EvaluationError(f"--output {output} exists and is not a metrics table of bench.evaluate; "
                               "refusing to replace it: name another file")
-    if output.suffix.lower() == ".wav":
-        raise EvaluationError(f"--output {output}: the table is CSV; give it a .csv name, not an audio one")
+    if output.suffix.lower() != ".csv":
+        # also keeps two tables from sharing companions: m.csv and m.tsv would both own m.summary.json
+        raise EvaluationError(f"--output {output}: the table is CSV; give it a .csv name")
     for companion, keys in ((summary_path(output), {"metrics", "variant"}), (resume_key_path(output), {"tool"})):
         if companion.is_dir() or (companion.exists() and not is_json_with(companion, keys)):
             raise EvaluationError(f"{companion} (written beside --output {output}) exists and is not one that "

@@ -154,3 +154,10 @@ def test_a_formula_like_utterance_name_round_trips_in_the_per_utterance_table(tm
     output = tmp_path / "metrics.csv"
     assert run(clean_dir, enhanced_dir, output) == 0
     assert [row["utterance"] for row in read_table(output)[0]] == ["=HYPERLINK(x)", "u2"]
+
+
+def test_a_table_that_is_not_csv_is_refused_so_no_two_tables_share_a_summary(tmp_path, no_scoring, capsys):
+    """m.csv and m.tsv would both write m.summary.json and m.resume.json: a wrong summary beside m.csv."""
+    clean_dir, enhanced_dir = two_pairs(tmp_path)
+    assert run(clean_dir, enhanced_dir, tmp_path / "m.tsv") == 2
+    assert "give it a .csv name" in capsys.readouterr().err
