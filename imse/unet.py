@@ -44,6 +44,23 @@ class ModelConfig:
     segment_size: int = SEGMENT_SIZE
     stft: STFTConfig = field(default_factory=STFTConfig)
 
+    def __post_init__(self) -> None:
+        """Refuse, naming the field, a config that would fail only later, deep in a forward pass."""
+        whole = (self.dense_channel, self.blocks_per_stage, self.segment_size)
+        if not all(isinstance(value, int) and value >= 1 for value in whole):
+            raise ValueError(f"dense_channel, blocks_per_stage and segment_size must be whole numbers >= 1, "
+                             f"got {whole}")
+        heads = tuple(self.heads) if isinstance(self.heads, (tuple, list)) else ()
+        if len(heads) != 3 or not all(isinstance(count, int) and count >= 1 for count in heads):
+            raise ValueError(f"heads must be three whole numbers >= 1 (one per U-Net level), got {self.heads!r}")
+        hops, remainder = divmod(self.segment_size, self.stft.hop_length)
+        if remainder or (hops + 1) % TIME_DOWNSAMPLING or self.segment_size < self.stft.n_fft:
+            raise ValueError(
+                f"segment_size {self.segment_size} must be a multiple of the hop ({self.stft.hop_length}) of at "
+                f"least one window ({self.stft.n_fft}) whose frame count is a multiple of {TIME_DOWNSAMPLING}, "
+                f"e.g. {SEGMENT_SIZE}"
+            )
+
     @property
     def front_end(self) -> FrontEnd:
         """Upstream's signal path: compressed magnitude and phase, RMS-normalised, in segments."""

@@ -87,3 +87,11 @@ def test_a_fresh_process_builds_every_model_from_its_config_alone():
 def test_unknown_block_lists_the_known_ones():
     with pytest.raises(KeyError, match="deformable.*idconv"):
         registry.build("imse", embedding="convolution")
+
+
+@pytest.mark.parametrize("overrides", [{"heads": (0, -1, 2)}, {"heads": "abc"}, {"segment_size": 0},
+                                       {"segment_size": 1_000}, {"dense_channel": -8}])
+def test_a_config_that_would_fail_in_a_forward_pass_is_refused_when_built(overrides):
+    field = next(iter(overrides))
+    with pytest.raises(ValueError, match=field):
+        registry.build("imse", **overrides)
