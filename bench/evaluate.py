@@ -2,6 +2,7 @@
 
     python -m bench.evaluate --clean-dir C --enhanced-dir E --output metrics.csv [--jobs N]
         [--variant loizou|upstream-float] [--shard K/N] [--strict] [--estoi] [--narrowband-pesq]
+        [--conditions conditions.csv]
     python -m bench.evaluate merge SHARD.csv ... --output metrics.csv
 
 Files are paired by stem. The table (see `bench.metrics.table`) and a summary JSON beside it
@@ -16,6 +17,10 @@ When any of it differs (or the record is absent) the table is scored again from 
 replaced, and a warning says what differed. An existing --output that is not a metrics table
 of this tool (an audio file, a directory, someone's notes) is refused before any scoring.
 A run in which no utterance is scored ok exits 1.
+
+With --conditions (a `bench.conditions` file: id,snr_db,noise_type), every row also says
+what its utterance was mixed at (snr_db, noise_type), for the breakdown table of
+`bench.tables`; a file that lacks an utterance being scored, or is malformed, is refused.
 
 A failed utterance (missing pair, unreadable or wrong-format file, PESQ or STOI failure) is
 a row with NaN scores, status "failed" and its reason; it never enters a mean. --strict
@@ -47,6 +52,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from bench.conditions import Condition, conditions_of  # noqa: E402
 from bench.errors import BenchError, report_error  # noqa: E402
 from bench.metrics import DEFAULT_VARIANT, FAILED, METRICS, OK, VARIANTS, score_pair, wss_scale  # noqa: E402
 from bench.metrics.statistics import BOOTSTRAP, describe  # noqa: E402
@@ -64,6 +70,7 @@ from bench.provenance import package_versions  # noqa: E402
 from bench.workers import die_with_parent  # noqa: E402
 from imse.atomic import atomic_write_text  # noqa: E402
 from imse.audio import AudioError, read_audio  # noqa: E402
+from imse.checkpoint import sha256_of  # noqa: E402
 from imse.frontend import SAMPLE_RATE  # noqa: E402
 
 CHECKPOINT_SECONDS = 10.0
@@ -136,6 +143,8 @@ class ScoringOptions:
     estoi: bool = False
     narrowband_pesq: bool = False
     quiet: bool = False
+    conditions: Path | None = None
+    """A conditions file (`bench.conditions`): adds snr_db and noise_type to every row."""
 
     @property
     def optional_measures(self) -> tuple[str, ...]:
@@ -149,6 +158,8 @@ class ScoringOptions:
                  "--output", str(self.output), "--variant", self.variant, "--jobs", str(self.jobs)]
         if self.shard is not None:
             words += ["--shard", str(self.shard)]
+        if self.conditions is not None:
+            words += ["--conditions", str(self.conditions)]
         flags = (("--strict", self.strict), ("--estoi", self.estoi), ("--narrowband-pesq", self.narrowband_pesq),
                  ("--quiet", self.quiet))
         return words + [flag for flag, on in flags if on]
@@ -298,14 +309,21 @@ def _file_stamp(path: Path | None) -> list[int] | None:
     return [status.st_size, status.st_mtime_ns]
 
 
+def conditions_sha256(options: ScoringOptions) -> str | None:
+    """SHA-256 of the conditions file's content (None without one): a resume requires the same conditions."""
+    return None if options.conditions is None else sha256_of(options.conditions)
+
+
 def resume_key(options: ScoringOptions, pairs: list[Pair], header: list[str]) -> dict:
-    """What a table is scored from: directories, each file's size and mtime, variant, columns, metric versions."""
+    """What a table is scored from: directories, each file's size and mtime, variant, columns, metric versions,
+    conditions."""
     versions = package_versions()
     return {
         "tool": "bench.evaluate",
         "clean_dir": str(Path(options.clean_dir).resolve()),
         "enhanced_dir": str(Path(options.enhanced_dir).resolve()),
         "variant": options.variant,
+        "conditions_sha256": conditions_sha256(options),
         "columns": header,
         "versions": {name: versions.get(name) for name in METRIC_PACKAGES},
         "files": {pair.utterance: [_file_stamp(pair.clean), _file_stamp(pair.enhanced)] for pair in pairs},
@@ -374,14 +392,15 @@ def _pairs_to_score(options: ScoringOptions) -> tuple[list[Pair], list[str]]:
     return pairs, all_utterances
 
 
-def _score_rows(options: ScoringOptions, todo: list[Pair], rows: dict[str, dict], header: list[str]) -> None:
-    """Score `todo` into `rows`, writing the table every few seconds and at the end."""
+def _score_rows(options: ScoringOptions, todo: list[Pair], rows: dict[str, dict], header: list[str],
+                conditions: dict[str, Condition]) -> None:
+    """Score `todo` into `rows`, with their `conditions` if any; write the table every few seconds and at the end."""
     tasks = [(pair, options.variant, options.estoi, options.narrowband_pesq) for pair in todo]
     last_write = time.monotonic()
     progress = tqdm(total=len(tasks), desc="scoring", unit="utt", disable=options.quiet or not tasks)
     try:
         for utterance, scores in _run(tasks, options.jobs):
-            row = make_row(utterance, scores, header)
+            row = make_row(utterance, scores, header, conditions.get(utterance))
             rows[utterance] = row
             progress.update()
             if options.strict and row["status"] != OK:
@@ -417,8 +436,10 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
     _check_options(options)
     output = Path(options.output)
     check_output(output)
-    header = columns(options.optional_measures)
+    header = columns(options.optional_measures, conditions=options.conditions is not None)
     pairs, all_utterances = _pairs_to_score(options)
+    utterances = [pair.utterance for pair in pairs]
+    conditions = {} if options.conditions is None else conditions_of(options.conditions, utterances)
     wanted = {pair.utterance for pair in pairs}
     key = resume_key(options, pairs, header)
     kept = [row for row in _load_previous(output, key) if row["utterance"] in wanted]
@@ -430,7 +451,7 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
     if kept:
         print(f"resuming: {len(kept)} utterances already scored in {output}, {len(todo)} to score", file=sys.stderr)
     started = time.monotonic()
-    _score_rows(options, todo, rows, header)
+    _score_rows(options, todo, rows, header, conditions)
     scoring_seconds = time.monotonic() - started
     summary = summarise(
         list(rows.values()),
@@ -444,6 +465,8 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
             "jobs": options.jobs,
             "scored_now": len(todo),
             "scoring_seconds": round(scoring_seconds, 3),
+            "conditions": None if options.conditions is None else {
+                "file": str(options.conditions), "sha256": key["conditions_sha256"]},
             "command": _command_line(options.argv() if argv is None else argv),
         },
     )
@@ -549,6 +572,9 @@ def parser() -> argparse.ArgumentParser:
     scoring.add_argument("--estoi", action="store_true", help="add an extended STOI column")
     scoring.add_argument("--narrowband-pesq", action="store_true", help="add a P.862 narrowband (8 kHz) column")
     scoring.add_argument("--quiet", action="store_true", help="no progress bar")
+    scoring.add_argument("--conditions", type=Path, help=(
+        "a conditions.csv (id,snr_db,noise_type) naming every utterance scored: adds snr_db and noise_type "
+        "columns, for python -m bench.tables --table breakdown"))
     commands = scoring.add_subparsers(dest="command", metavar="[merge]")
     merging = commands.add_parser("merge", help="join shard tables; refuse missing or doubled ones",
                                   description="Join shard tables; refuse missing or doubled ones.")
@@ -566,6 +592,7 @@ def _scoring_options(command_line: argparse.ArgumentParser, arguments: argparse.
     return ScoringOptions(
         arguments.clean_dir, arguments.enhanced_dir, arguments.output, arguments.variant, arguments.jobs,
         arguments.shard, arguments.strict, arguments.estoi, arguments.narrowband_pesq, arguments.quiet,
+        arguments.conditions,
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.conditions import CONDITIONS, Condition, write_conditions
 from bench.cpu_kernels import instruction_set
 from bench.errors import BenchError
 from bench.metrics import DEFAULT_VARIANT, VARIANTS
@@ -45,12 +46,14 @@ def work_dir() -> Path:
 
 @dataclass(frozen=True)
 class TestSet:
-    """A directory pair ready to enhance and score, and how it was made."""
+    """A directory pair ready to enhance and score, and how it was made; `conditions` is its
+    conditions file (`bench.conditions`) where the data knows each utterance's SNR and noise type."""
 
     name: str
     clean: Path
     noisy: Path
     description: str
+    conditions: Path | None = None
 
 
 def sample_test_set(shared: Path) -> TestSet:
@@ -62,20 +65,35 @@ def sample_test_set(shared: Path) -> TestSet:
 
 
 def export_test_split(data: str, name: str, work: Path) -> TestSet:
-    """Write a source's test split as clean/ and noisy/ WAV directories, once (manifest last)."""
+    """Write a source's test split as clean/ and noisy/ WAV directories, once (manifest last), and
+    conditions.csv beside them when the source knows every utterance's SNR and noise type.
+
+    A manifest from before conditions were exported (no "conditions" entry) is redone.
+    """
     from bench.data import TEST, open_source
 
     target = work / "data" / name
     manifest = target / "manifest.json"
     source = open_source(data)
-    if not manifest.exists():
+    if not manifest.exists() or "conditions" not in json.loads(manifest.read_text(encoding="utf-8")):
+        conditions: dict[str, Condition] = {}
         count = 0
         for utterance in source.utterances(TEST):
             write_audio(target / "clean" / f"{utterance.id}.wav", utterance.clean, SAMPLE_RATE, "FLOAT")
             write_audio(target / "noisy" / f"{utterance.id}.wav", utterance.noisy, SAMPLE_RATE, "FLOAT")
+            if utterance.snr_db is not None and utterance.noise_type is not None:
+                conditions[utterance.id] = Condition(utterance.snr_db, utterance.noise_type)
             count += 1
-        atomic_write_text(manifest, json.dumps({"data": data, "source": source.name, "utterances": count}) + "\n")
-    return TestSet(name, target / "clean", target / "noisy", f"test split of {data!r} ({source.name})")
+        if conditions and len(conditions) != count:
+            raise PipelineError(f"{source.location}: {count - len(conditions)} of {count} test utterances have no "
+                                "SNR and noise type; the conditions file of the data is incomplete, restore it")
+        if conditions:
+            write_conditions(target / CONDITIONS, conditions)
+        record = {"data": data, "source": source.name, "utterances": count, "conditions": bool(conditions)}
+        atomic_write_text(manifest, json.dumps(record) + "\n")
+    known = json.loads(manifest.read_text(encoding="utf-8"))["conditions"]
+    return TestSet(name, target / "clean", target / "noisy", f"test split of {data!r} ({source.name})",
+                   target / CONDITIONS if known else None)
 
 
 def code_fingerprint() -> str:
@@ -112,7 +130,8 @@ def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant
     from bench.evaluate import ScoringOptions, evaluate, summary_path
 
     scratch = scratch / f"{variant}.csv"
-    evaluate(ScoringOptions(test_set.clean, enhanced, scratch, variant, jobs, quiet=True))
+    evaluate(ScoringOptions(test_set.clean, enhanced, scratch, variant, jobs, quiet=True,
+                            conditions=test_set.conditions))
     output = measured_table(results, test_set.name, system, variant)
     for source, target in ((scratch, output), (summary_path(scratch), summary_path(output))):
         atomic_write_text(target, source.read_text())

@@ -18,9 +18,10 @@ import numpy as np
 import soxr
 from tqdm import tqdm
 
+from bench.conditions import Condition, write_conditions
 from bench.data.cache import build_cache, cache_root, key_digest
 from bench.data.source import check_full_counts
-from bench.data.upstream import CLEAN, CONDITIONS, NOISY, Upstream16kSource, write_conditions, write_lists
+from bench.data.upstream import CLEAN, CONDITIONS, NOISY, Upstream16kSource, write_lists
 from bench.data.utterance import FULL_SCALE, TEST, TRAIN, DataError, check_pair
 from imse.audio import read_audio, resample, write_audio
 from imse.frontend import SAMPLE_RATE
@@ -47,9 +48,9 @@ def log_files(root: Path) -> list[Path]:
     ]
 
 
-def read_logs(root: Path) -> dict[str, tuple[float, str]]:
-    """id -> (SNR in dB, noise type) from the log files."""
-    conditions: dict[str, tuple[float, str]] = {}
+def read_logs(root: Path) -> dict[str, Condition]:
+    """id -> Condition (SNR in dB, noise type) from the log files."""
+    conditions: dict[str, Condition] = {}
     for path in log_files(root):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             fields = line.split()
@@ -57,7 +58,7 @@ def read_logs(root: Path) -> dict[str, tuple[float, str]]:
                 continue
             try:
                 utterance_id, noise_type, snr_db = fields
-                conditions[utterance_id] = (float(snr_db), noise_type)
+                conditions[utterance_id] = Condition(float(snr_db), noise_type)
             except ValueError as error:
                 raise DataError(
                     f"{path}:{number}: expected '<id> <noise type> <snr>', found {line!r}; "
@@ -132,12 +133,7 @@ class DataShareSource(Upstream16kSource):
         write_lists(target, {split: list(pairs) for split, pairs in self.pairs.items()})
         conditions = read_logs(self.release)
         if conditions:
-            rows = [
-                {"id": utterance_id, "snr_db": conditions[utterance_id][0], "noise_type": conditions[utterance_id][1]}
-                for pairs in self.pairs.values()
-                for utterance_id in pairs
-                if utterance_id in conditions
-            ]
-            write_conditions(target / CONDITIONS, rows)
+            listed = {utterance_id for pairs in self.pairs.values() for utterance_id in pairs}
+            write_conditions(target / CONDITIONS, {key: value for key, value in conditions.items() if key in listed})
         report = {"clipped_samples_after_resampling": clipped}
         (target / RESAMPLING_REPORT).write_text(json.dumps(report, indent=1), encoding="utf-8")

@@ -3,16 +3,15 @@
 This is how the MUSE and IMSE repositories expect VoiceBank+DEMAND. Each list line
 starts with the utterance id; what follows the first `|` (the authors' absolute paths)
 is ignored, and the pair is read from wavs_clean/<id>.wav and wavs_noisy/<id>.wav.
-An optional conditions.csv (id,snr_db,noise_type) adds the mixing conditions; the
-caches this package builds write one.
+An optional conditions.csv (`bench.conditions`) adds the mixing conditions; the caches
+this package builds write one.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
+from bench.conditions import CONDITIONS, Condition, ConditionsError, read_conditions
 from bench.data.source import Source
 from bench.data.utterance import SAMPLE_RATE, TEST, TRAIN, DataError, Utterance, check_pair, speaker_of
 from imse.audio import read_audio
@@ -20,7 +19,6 @@ from imse.audio import read_audio
 CLEAN = "wavs_clean"
 NOISY = "wavs_noisy"
 LISTS = {TRAIN: "training.txt", TEST: "test.txt"}
-CONDITIONS = "conditions.csv"
 REQUIRED = (CLEAN, NOISY, *LISTS.values())
 
 
@@ -48,15 +46,6 @@ def write_lists(root: Path, ids: dict[str, list[str]]) -> None:
         (root / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
-def write_conditions(path: Path, rows: list[dict]) -> None:
-    """conditions.csv: one row per utterance with its id, snr_db and noise_type."""
-    table = io.StringIO()
-    writer = csv.DictWriter(table, ["id", "snr_db", "noise_type"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(table.getvalue(), encoding="utf-8")
-
-
 class Upstream16kSource(Source):
     """VoiceBank+DEMAND at 16 kHz in the upstream layout."""
 
@@ -82,12 +71,14 @@ class Upstream16kSource(Source):
         self._check_pairing()
         self.check_counts()
 
-    def _read_conditions(self) -> dict[str, tuple[float, str]]:
+    def _read_conditions(self) -> dict[str, Condition]:
         path = self.root / CONDITIONS
         if not path.is_file():
             return {}
-        with open(path, encoding="utf-8", newline="") as stream:
-            return {row["id"]: (float(row["snr_db"]), row["noise_type"]) for row in csv.DictReader(stream)}
+        try:
+            return read_conditions(path)
+        except ConditionsError as error:
+            raise DataError(f"{error}; restore the file or delete it (the conditions are optional)") from None
 
     def _check_pairing(self) -> None:
         for split, ids in self._ids.items():

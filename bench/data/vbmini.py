@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench.conditions import Condition, write_conditions
 from bench.data.cache import build_cache, cache_root, key_digest
 from bench.data.mixing import babble, mix_at_snr, noise_segment, speech_shaped_noise
-from bench.data.upstream import CLEAN, CONDITIONS, NOISY, Upstream16kSource, write_conditions, write_lists
+from bench.data.upstream import CLEAN, CONDITIONS, NOISY, Upstream16kSource, write_lists
 from bench.data.utterance import SAMPLE_RATE, SPLITS, TRAIN, DataError
 from imse.audio import read_audio, write_audio
 from imse.checkpoint import sha256_of
@@ -80,7 +81,7 @@ def mix_corpus(root: Path, corpus: dict, target: Path) -> None:
     }
     noises.update({entry["name"]: read_checked(root, entry) for entry in corpus["noises"]})
     ids = {split: [e["id"] for e in corpus["utterances"] if e["split"] == split] for split in SPLITS}
-    rows = []
+    conditions = {}
     with tqdm(total=len(speech), desc="mixing VB-mini", unit="utterance") as progress:
         for split in SPLITS:
             for utterance_id, (noise_type, snr_db) in zip(
@@ -91,10 +92,10 @@ def mix_corpus(root: Path, corpus: dict, target: Path) -> None:
                 clean, noisy = mix_at_snr(clean, segment, snr_db, SAMPLE_RATE)
                 write_audio(target / CLEAN / f"{utterance_id}.wav", clean, SAMPLE_RATE, "PCM_16")
                 write_audio(target / NOISY / f"{utterance_id}.wav", noisy, SAMPLE_RATE, "PCM_16")
-                rows.append({"id": utterance_id, "snr_db": snr_db, "noise_type": noise_type})
+                conditions[utterance_id] = Condition(snr_db, noise_type)
                 progress.update()
     write_lists(target, ids)
-    write_conditions(target / CONDITIONS, rows)
+    write_conditions(target / CONDITIONS, conditions)
 
 
 class VBMiniSource(Upstream16kSource):

@@ -1,7 +1,9 @@
 """The per-utterance results table: its columns, its CSV form, and the check that a file is intact.
 
 One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi, status, reason, then
-any optional measures (estoi, pesq_nb), then variant and truncated_samples. Scores are
+any optional measures (estoi, pesq_nb), then variant and truncated_samples, then, when the
+run was given the utterances' conditions (`bench.conditions`), snr_db and noise_type:
+what the utterance was mixed at, never averaged. Scores are
 rounded to 6 decimals when a row is made, so a table read back summarises exactly as the
 one that was written. NaN is written as "nan".
 
@@ -20,11 +22,14 @@ import os
 import re
 from pathlib import Path
 
+from bench.conditions import Condition
 from bench.errors import BenchError
 from bench.metrics import FAILED, METRICS, OK
 from imse.atomic import atomic_write_text
 
 OPTIONAL_METRICS = ("estoi", "pesq_nb")
+CONDITION_COLUMNS = ("snr_db", "noise_type")
+"""How each utterance was mixed (`bench.conditions`): columns of a table scored with conditions, never scores."""
 DECIMALS = 6
 _KIND = re.compile(r"^([a-z0-9-]+): ")
 
@@ -33,13 +38,24 @@ class TableError(BenchError, ValueError):
     """A results file that is missing, malformed or does not fit the run; the message names it."""
 
 
-def columns(optional: tuple[str, ...] = ()) -> list[str]:
-    """The header of a table with the given optional measures."""
+def columns(optional: tuple[str, ...] = (), conditions: bool = False) -> list[str]:
+    """The header of a table with the given optional measures, and the condition columns if asked."""
     unknown = set(optional) - set(OPTIONAL_METRICS)
     if unknown:
         raise ValueError(f"unknown optional measures {sorted(unknown)}")
     extra = [name for name in OPTIONAL_METRICS if name in optional]
-    return ["utterance", *METRICS, "status", "reason", *extra, "variant", "truncated_samples"]
+    described = list(CONDITION_COLUMNS) if conditions else []
+    return ["utterance", *METRICS, "status", "reason", *extra, "variant", "truncated_samples", *described]
+
+
+def has_conditions(header: list[str]) -> bool:
+    """Whether a table's header has the condition columns (snr_db, noise_type)."""
+    return set(CONDITION_COLUMNS) <= set(header)
+
+
+def _expected_header(header: list[str]) -> list[str]:
+    """The header a table with `header`'s optional measures and condition columns must have."""
+    return columns(tuple(name for name in header if name in OPTIONAL_METRICS), has_conditions(header))
 
 
 def score_columns(header: list[str]) -> list[str]:
@@ -47,8 +63,11 @@ def score_columns(header: list[str]) -> list[str]:
     return [name for name in header if name in METRICS or name in OPTIONAL_METRICS]
 
 
-def make_row(utterance: str, scores: dict, header: list[str]) -> dict:
-    """A table row from `score_pair`'s result (or a failure dict with the same keys)."""
+def make_row(utterance: str, scores: dict, header: list[str], condition: Condition | None = None) -> dict:
+    """A table row from `score_pair`'s result (or a failure dict with the same keys).
+
+    `condition` fills snr_db and noise_type; a header with those columns requires it.
+    """
     row = {"utterance": utterance}
     for name in score_columns(header):
         value = float(scores.get(name, math.nan))
@@ -57,6 +76,10 @@ def make_row(utterance: str, scores: dict, header: list[str]) -> dict:
     row["reason"] = scores.get("reason", "")
     row["variant"] = scores["variant"]
     row["truncated_samples"] = int(scores.get("truncated_samples", 0))
+    if has_conditions(header):
+        if condition is None:
+            raise ValueError(f"{utterance}: the table has condition columns but no condition was given")
+        row["snr_db"], row["noise_type"] = float(condition.snr_db), condition.noise_type
     return row
 
 
@@ -95,15 +118,15 @@ def has_table_header(path: str | os.PathLike) -> bool:
         header = next(csv.reader([first]))
     except (OSError, UnicodeDecodeError, csv.Error, StopIteration):
         return False
-    optional = tuple(name for name in header if name in OPTIONAL_METRICS)
-    return header == columns(optional)
+    return header == _expected_header(header)
 
 
 def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
     """Rows and header of an intact table; TableError naming the file and the line otherwise.
 
     Intact means: a known header, every row with all fields, a unique non-empty utterance,
-    numbers that parse, a known status, and finite scores in every "ok" row.
+    numbers that parse, a known status, finite scores in every "ok" row and, in a table with
+    condition columns, a finite SNR and a noise type in every row.
     """
     path = Path(path)
     try:
@@ -117,10 +140,10 @@ def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
         header = next(reader)
     except (StopIteration, csv.Error):
         raise TableError(f"{path}: empty or not CSV") from None
-    optional = tuple(name for name in header if name in OPTIONAL_METRICS)
-    if header != columns(optional):
-        raise TableError(f"{path}: header {header} is not a metrics table header {columns(optional)}")
+    if header != _expected_header(header):
+        raise TableError(f"{path}: header {header} is not a metrics table header {_expected_header(header)}")
     scores = score_columns(header)
+    conditions = has_conditions(header)
     rows: list[dict] = []
     seen: set[str] = set()
     try:
@@ -135,12 +158,16 @@ def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
                 for name in scores:
                     row[name] = float(row[name])
                 row["truncated_samples"] = int(row["truncated_samples"])
+                if conditions:
+                    row["snr_db"] = float(row["snr_db"])
             except ValueError as error:
                 raise TableError(f"{path}:{line}: not a number ({error})") from None
             if row["status"] not in (OK, FAILED):
                 raise TableError(f"{path}:{line}: unknown status {row['status']!r}")
             if row["status"] == OK and not all(math.isfinite(row[name]) for name in scores):
                 raise TableError(f"{path}:{line}: status ok but a score is NaN")
+            if conditions and not (math.isfinite(row["snr_db"]) and row["noise_type"]):
+                raise TableError(f"{path}:{line}: condition columns without a finite SNR and a noise type")
             rows.append(row)
     except csv.Error as error:
         raise TableError(f"{path}: malformed CSV ({error})") from error
