@@ -4,7 +4,8 @@
 
 Tables: `main` (reported and measured rows side by side, with deltas), `ablation` (the four
 block pairs), `complexity`, `scaling` (MACs by block type and latency against input length),
-`metric-variants` (`loizou` against `upstream-float` scoring) and `significance` (paired tests).
+`metric-variants` (`loizou` against `upstream-float` scoring), `significance` (paired tests) and
+`breakdown` (each system per SNR and per noise type, from tables scored with conditions).
 LaTeX output is a standalone document (booktabs; the best value of each column in bold; a
 footnote for every reported/measured distinction); pass `--fragment` for the table
 environments alone. Every measured row has n, the utterances its means are over ("6 of 12,
@@ -24,19 +25,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas
 
 from bench.complexity import GPU_REPEATS, LATENCY_SECONDS, MEMORY_PROBES, ONE_SECOND
 from bench.errors import BenchError, report_error
-from bench.metrics import DEFAULT_VARIANT, METRICS, VARIANTS
-from bench.metrics.statistics import BOOTSTRAP_RESAMPLES
+from bench.metrics import DEFAULT_VARIANT, METRICS, OK, VARIANTS
+from bench.metrics.statistics import BOOTSTRAP_RESAMPLES, MIN_SAMPLE, describe
+from bench.metrics.table import CONDITION_COLUMNS, has_conditions, read_table
 from bench.results import ORIGIN_INPUT, ORIGINS, SAMPLE_UTTERANCES, Measured, load_measured
 from imse.atomic import atomic_write_text
 from imse.frontend import SAMPLE_RATE, SEGMENT_SIZE, STFTConfig
 
 FORMATS = ("latex", "csv", "markdown")
 METRIC_LABELS = {"pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "ssnr": "SSNR", "stoi": "STOI"}
-TABLES = ("main", "ablation", "complexity", "scaling", "metric-variants", "significance")
+TABLES = ("main", "ablation", "complexity", "scaling", "metric-variants", "significance", "breakdown")
 MEASURED_FILES = {"complexity": "complexity.csv", "scaling": "complexity_scaling.csv"}
 """Tables that need a file of `bench.complexity`; left out, with a note, when it is absent."""
 ABLATION_MODELS = ("imse", "imse-de", "imse-taylor", "muse")
@@ -53,13 +56,16 @@ class TablesError(BenchError):
 
 
 class Table:
-    """A frame plus what LaTeX needs: a caption and footnotes."""
+    """A frame plus what LaTeX needs: a caption, footnotes, and whether the best value of a column is bold
+    (not where rows are different conditions, whose best is only the easiest condition)."""
 
-    def __init__(self, name: str, frame: pandas.DataFrame, caption: str, footnotes: list[str]) -> None:
+    def __init__(self, name: str, frame: pandas.DataFrame, caption: str, footnotes: list[str],
+                 highlight: bool = True) -> None:
         self.name = name
         self.frame = frame
         self.caption = caption
         self.footnotes = footnotes
+        self.highlight = highlight
 
 
 @functools.cache
@@ -377,6 +383,98 @@ def significance_table(results: Path) -> Table:
     return Table("significance", pandas.DataFrame(rows), "Paired comparisons between systems", footnotes)
 
 
+BREAKDOWN_GROUPS = {"snr_db": "SNR (dB)", "noise_type": "Noise type"}
+"""The condition columns a breakdown groups by, and how a row names them."""
+BREAKDOWN_GAINS = ("pesq", "stoi")
+"""The measures whose improvement over the noisy input on the same utterances the breakdown shows."""
+BREAKDOWN_COLUMNS = ["Data", "By", "Condition", "System", "n", "PESQ", "PESQ 95% CI", "Delta PESQ",
+                     "Delta PESQ 95% CI", "CSIG", "CBAK", "COVL", "SSNR", "STOI", "Delta STOI"]
+
+
+def breakdown_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
+    """Each system's means per SNR and per noise type, with the improvement over noisy on the same utterances.
+
+    Only tables scored with conditions (snr_db and noise_type columns) are broken down; the
+    others are named in a footnote. Raises TablesError where a system and the noisy input
+    disagree on an utterance's condition.
+    """
+    described: dict[str, list[tuple[Measured, list[dict]]]] = {}
+    undescribed: dict[str, list[str]] = {}
+    for measured in _measured(results, variant):
+        rows, header = read_table(measured.table)
+        if has_conditions(header):
+            described.setdefault(measured.dataset, []).append((measured, rows))
+        else:
+            undescribed.setdefault(measured.dataset, []).append(measured.system)
+    records = []
+    for dataset, systems in described.items():
+        noisy = next(((m, rows) for m, rows in systems if m.origin == ORIGIN_INPUT), None)
+        for measured, rows in systems:
+            if noisy is not None:
+                _check_same_conditions(measured, rows, *noisy)
+        noisy_ok = {row["utterance"]: row for row in noisy[1] if row["status"] == OK} if noisy else {}
+        for column, label in BREAKDOWN_GROUPS.items():
+            for value in sorted({row[column] for _, rows in systems for row in rows}):
+                for measured, rows in systems:
+                    group = [row for row in rows if row[column] == value]
+                    if group:
+                        condition = f"{value:g}" if column == "snr_db" else value
+                        records.append({"Data": _dataset_label(dataset), "By": label, "Condition": condition,
+                                        **_breakdown_cells(measured, group, noisy_ok)})
+    return Table("breakdown", pandas.DataFrame(records, columns=BREAKDOWN_COLUMNS),
+                 "Results by SNR and by noise type", _breakdown_footnotes(variant, undescribed), highlight=False)
+
+
+def _check_same_conditions(measured: Measured, rows: list[dict], noisy: Measured, noisy_rows: list[dict]) -> None:
+    """Refuse a system table whose utterance was scored at another condition than the noisy input's."""
+    noisy_condition = {row["utterance"]: tuple(row[c] for c in CONDITION_COLUMNS) for row in noisy_rows}
+    for row in rows:
+        condition = tuple(row[c] for c in CONDITION_COLUMNS)
+        if noisy_condition.get(row["utterance"], condition) != condition:
+            raise TablesError(f"{measured.table}: {row['utterance']} is at {condition}, but {noisy.table} has it at "
+                              f"{noisy_condition[row['utterance']]}; score both with the same conditions file")
+
+
+def _breakdown_cells(measured: Measured, group: list[dict], noisy_ok: dict[str, dict]) -> dict:
+    """One system on one condition: n, means (PESQ with its CI) and, but for noisy, the gains over noisy."""
+    ok = [row for row in group if row["status"] == OK]
+    failed = len(group) - len(ok)
+    pesq = describe(np.array([row["pesq"] for row in ok]))
+    cells = {"System": measured.system, "n": f"{len(ok)} of {len(group)}, {failed} failed" if failed else str(len(ok)),
+             "PESQ": pesq["mean"], "PESQ 95% CI": _interval(pesq["ci95"]),
+             **{METRIC_LABELS[m]: describe(np.array([row[m] for row in ok]))["mean"] for m in METRICS if m != "pesq"}}
+    paired = [row for row in ok if row["utterance"] in noisy_ok]
+    if measured.origin != ORIGIN_INPUT and paired:
+        for metric in BREAKDOWN_GAINS:
+            gain = describe(np.array([row[metric] - noisy_ok[row["utterance"]][metric] for row in paired]))
+            cells[f"Delta {METRIC_LABELS[metric]}"] = gain["mean"]
+            if metric == "pesq":
+                cells["Delta PESQ 95% CI"] = _interval(gain["ci95"])
+    return cells
+
+
+def _interval(bounds: list[float]) -> str:
+    """'[2.104, 2.380]', or '' where there is no interval (fewer than MIN_SAMPLE values)."""
+    low, high = bounds
+    return "" if np.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+
+
+def _breakdown_footnotes(variant: str, undescribed: dict[str, list[str]]) -> list[str]:
+    footnotes = [
+        "Each row: one system's utterances of one condition; n counts those scored ok, over which every mean is "
+        f"taken (composite variant `{variant}`).",
+        "Delta: the system minus the noisy input on the same utterances (scored ok for both), mean over them.",
+        f"95% CI: percentile bootstrap of the mean over utterances ({BOOTSTRAP_RESAMPLES:,} resamples, fixed seed); "
+        f"empty below {MIN_SAMPLE} utterances.",
+    ]
+    if undescribed:
+        left_out = "; ".join(f"{_dataset_label(dataset)} ({', '.join(systems)})"
+                             for dataset, systems in undescribed.items())
+        footnotes.append(f"Not broken down, their tables have no condition columns (data that does not know each "
+                         f"utterance's SNR and noise type, or scored without bench.evaluate --conditions): {left_out}.")
+    return footnotes
+
+
 def _comparison_problem(comparison) -> str | None:
     if not isinstance(comparison, dict):
         return "not a JSON object"
@@ -420,6 +518,7 @@ def build(name: str, results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         "scaling": lambda: scaling_table(results),
         "metric-variants": lambda: metric_variants_table(results),
         "significance": lambda: significance_table(results),
+        "breakdown": lambda: breakdown_table(results, variant),
     }
     return builders[name]()
 
@@ -446,9 +545,9 @@ def to_latex(table: Table) -> str:
     styler = styler.format_index(escape="latex", axis=1)
     higher = [column for column in numeric if column in HIGHER_IS_BETTER]
     lower = [column for column in numeric if column in LOWER_IS_BETTER or column.startswith("RTF ")]
-    if higher:
+    if higher and table.highlight:
         styler = styler.highlight_max(subset=higher, props="textbf:--rwrap;")
-    if lower:
+    if lower and table.highlight:
         styler = styler.highlight_min(subset=lower, props="textbf:--rwrap;")
     body = styler.to_latex(hrules=True, column_format="l" * len(frame.columns))
     notes = "\n".join(f"\\item[$^{{{chr(97 + i)}}}$] {_escape(note)}" for i, note in enumerate(table.footnotes))
