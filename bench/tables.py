@@ -387,6 +387,8 @@ BREAKDOWN_GROUPS = {"snr_db": "SNR (dB)", "noise_type": "Noise type"}
 """The condition columns a breakdown groups by, and how a row names them."""
 BREAKDOWN_GAINS = ("pesq", "stoi")
 """The measures whose improvement over the noisy input on the same utterances the breakdown shows."""
+BREAKDOWN_ABSENT = ("no measured table has condition columns (snr_db, noise_type); score data that knows them "
+                    "with python -m bench.evaluate --conditions, as nox -s reproduce does for VB-mini")
 BREAKDOWN_COLUMNS = ["Data", "By", "Condition", "System", "n", "PESQ", "PESQ 95% CI", "Delta PESQ",
                      "Delta PESQ 95% CI", "CSIG", "CBAK", "COVL", "SSNR", "STOI", "Delta STOI"]
 
@@ -638,7 +640,8 @@ def write_tables(
 ) -> str:
     """The tables of `results` (default: all of TABLES) in one format; written to `output` when given.
 
-    A table whose bench.complexity file is absent is left out with a note on stderr. Returns
+    A table whose bench.complexity file is absent, and the breakdown where no measured table has
+    condition columns, are left out with a note on stderr. Returns
     the text. Raises TablesError without results/reported.csv, for an unknown table or format, for
     an `output` that is a directory or one of the results files, or for a broken results file.
     """
@@ -654,7 +657,10 @@ def write_tables(
     for name in missing:
         print(f"note: table {name!r} left out: {results / MEASURED_FILES[name]} is absent; run "
               "python -m bench.complexity (see its --output and --scaling-output) or nox -s reproduce", file=sys.stderr)
-    tables = [build(name, results, variant) for name in names if name not in missing]
+    built = [build(name, results, variant) for name in names if name not in missing]
+    tables = [table for table in built if not (table.name == "breakdown" and table.frame.empty)]
+    if len(tables) < len(built):
+        print(f"note: table 'breakdown' left out: {BREAKDOWN_ABSENT}", file=sys.stderr)
     text = render(tables, output_format, fragment)
     if output is not None:
         try:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 import torch
 
@@ -40,3 +41,45 @@ def test_enhanced_audio_is_cached_per_thread_count(tmp_path, one_torch_thread):
     two_threads = pipeline.enhance_test_set(loaded, test_set, tmp_path / "work")
     assert one_thread != two_threads
     assert (one_thread / "u0.wav").exists() and (two_threads / "u0.wav").exists()
+
+
+def _layout_with_conditions(root: Path, conditions: dict | None, monkeypatch) -> str:
+    """A tiny upstream-layout source (test speaker p009) with a conditions.csv when `conditions` is given."""
+    import bench.data
+    from bench.conditions import write_conditions
+    from bench.data.resolve import open_source
+    from tests.dummies.layouts import make_upstream_layout, synthetic_pairs
+
+    make_upstream_layout(root, synthetic_pairs(("p001",), 1), synthetic_pairs(("p009",), 2, seed=1))
+    if conditions is not None:
+        write_conditions(root / "conditions.csv", conditions)
+    monkeypatch.setattr(bench.data, "open_source", lambda data: open_source(data, partial=True))
+    return str(root)
+
+
+def test_an_exported_test_split_carries_the_conditions_of_its_utterances(tmp_path, monkeypatch):
+    from bench.conditions import Condition, read_conditions
+
+    known = {"p001_001": Condition(5.0, "cafe"), "p009_001": Condition(2.5, "bus"),
+             "p009_002": Condition(17.5, "living")}
+    data = _layout_with_conditions(tmp_path / "data", known, monkeypatch)
+    test_set = pipeline.export_test_split(data, "tiny", tmp_path / "work")
+    assert test_set.conditions == tmp_path / "work" / "data" / "tiny" / "conditions.csv"
+    assert read_conditions(test_set.conditions) == {"p009_001": known["p009_001"], "p009_002": known["p009_002"]}
+    # an export made before conditions were exported (no "conditions" in its manifest) is redone
+    manifest = tmp_path / "work" / "data" / "tiny" / "manifest.json"
+    test_set.conditions.unlink()
+    manifest.write_text(json.dumps({"data": data, "source": "upstream-16k", "utterances": 2}))
+    assert read_conditions(pipeline.export_test_split(data, "tiny", tmp_path / "work").conditions) == {
+        "p009_001": known["p009_001"], "p009_002": known["p009_002"]}
+
+
+def test_a_test_split_without_conditions_has_none_and_a_partial_one_is_refused(tmp_path, monkeypatch):
+    from bench.conditions import Condition
+
+    data = _layout_with_conditions(tmp_path / "bare", None, monkeypatch)
+    test_set = pipeline.export_test_split(data, "bare", tmp_path / "work")
+    assert test_set.conditions is None and not (tmp_path / "work" / "data" / "bare" / "conditions.csv").exists()
+    data = _layout_with_conditions(tmp_path / "partial", {"p009_001": Condition(2.5, "bus")}, monkeypatch)
+    with pytest.raises(pipeline.PipelineError, match="1 of 2 test utterances have no SNR and noise type"):
+        pipeline.export_test_split(data, "partial", tmp_path / "work")

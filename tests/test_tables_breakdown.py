@@ -105,3 +105,10 @@ def test_a_system_scored_at_other_conditions_than_noisy_is_refused(results, caps
     error = capsys.readouterr().err
     assert "imse-vb-3.399.loizou.csv: u1 is at (2.5, 'bus')" in error
     assert "noisy.loizou.csv has it at (7.5, 'bus')" in error
+
+
+def test_without_any_condition_columns_the_breakdown_is_left_out_with_a_note(results, capsys):
+    shutil.rmtree(results / "measured" / "vb-mini")
+    text = tables.write_tables(results, "csv", ["main", "breakdown"])
+    assert ",main\n" in text and "breakdown" not in text
+    assert "note: table 'breakdown' left out: no measured table has condition columns" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pandas
 import soundfile
 
 from bench import pipeline
+from bench.conditions import Condition, write_conditions
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM
 from tests.dummies.audio import speech_like
 
@@ -17,7 +18,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def write_results(root: Path, utterances: int = 4, gtcrn: bool = False) -> Path:
-    """results/ with reported.csv, complexity and scaling tables and three scored systems (both variants);
+    """results/ with reported.csv, complexity and scaling tables and three scored systems (both variants, with
+    synthetic conditions: SNR and noise type);
     `gtcrn` adds GTCRN: a complexity row without segment MACs, scaling rows without a block split, gtcrn-vb."""
     results = root / "results"
     results.mkdir(parents=True)
@@ -50,7 +52,11 @@ def write_results(root: Path, utterances: int = 4, gtcrn: bool = False) -> Path:
         noise = rng.standard_normal(clean.size).astype(np.float32)
         for kind, level in (("clean", 0.0), ("noisy", 0.05), ("good", 0.01), ("better", 0.004 + 0.002 * index)):
             soundfile.write(directories[kind] / f"u{index}.wav", clean + level * noise, 16_000, subtype="FLOAT")
-    test_set = pipeline.TestSet("vbdmd-sample", directories["clean"], directories["noisy"], "synthetic test pairs")
+    conditions = root / "audio" / "conditions.csv"
+    write_conditions(conditions, {f"u{index}": Condition(2.5 + 5 * (index % 2), ("bus", "cafe", "street")[index % 3])
+                                  for index in range(utterances)})
+    test_set = pipeline.TestSet("vbdmd-sample", directories["clean"], directories["noisy"], "synthetic test pairs",
+                                conditions)
     pipeline.evaluate_noisy(test_set, results, root / "work")
     for system, kind, origin, model in (("imse-vb-3.399", "better", ORIGIN_UPSTREAM, "imse"),
                                         ("muse-vb", "good", ORIGIN_UPSTREAM, "muse"),
