@@ -443,7 +443,7 @@ def _breakdown_cells(measured: Measured, group: list[dict], noisy_ok: dict[str, 
     failed = len(group) - len(ok)
     pesq = describe(np.array([row["pesq"] for row in ok]))
     cells = {"System": measured.system, "n": f"{len(ok)} of {len(group)}, {failed} failed" if failed else str(len(ok)),
-             "PESQ": pesq["mean"], "PESQ 95% CI": _interval(pesq["ci95"]),
+             "PESQ": pesq["mean"], "PESQ 95% CI": _interval(pesq["ci95"]), "Delta PESQ 95% CI": "",
              **{METRIC_LABELS[m]: describe(np.array([row[m] for row in ok]))["mean"] for m in METRICS if m != "pesq"}}
     paired = [row for row in ok if row["utterance"] in noisy_ok]
     if measured.origin != ORIGIN_INPUT and paired:

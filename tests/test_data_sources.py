@@ -281,10 +281,11 @@ def test_resampling_report_is_written(tmp_path):
     assert report == {"clipped_samples_after_resampling": {}}
 
 
-def test_a_damaged_log_file_is_named(tmp_path):
+@pytest.mark.parametrize("line", ["p009_003 cafe", "p009_003 cafe loud", "p009_003 cafe nan"])
+def test_a_damaged_log_file_is_named(tmp_path, line):
     root = make_datashare_layout(tmp_path / "ds", TRAIN, TEST, logged=True)
     with open(root / "logfiles" / "log_testset.txt", "a", encoding="utf-8") as stream:
-        stream.write("p009_003 cafe\n")
+        stream.write(line + "\n")
     with pytest.raises(DataError, match=r"log_testset.txt:3: expected '<id> <noise type> <snr>'"):
         open_source(str(root), partial=True)
 

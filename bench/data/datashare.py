@@ -12,6 +12,7 @@ atomic cache in the upstream 16 kHz layout; later opens read the cache.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,8 @@ def read_logs(root: Path) -> dict[str, Condition]:
             try:
                 utterance_id, noise_type, snr_db = fields
                 conditions[utterance_id] = Condition(float(snr_db), noise_type)
+                if not math.isfinite(conditions[utterance_id].snr_db):
+                    raise ValueError("the SNR is not a finite number")
             except ValueError as error:
                 raise DataError(
                     f"{path}:{number}: expected '<id> <noise type> <snr>', found {line!r}; "
