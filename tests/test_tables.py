@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.figure
 import matplotlib.image
+import matplotlib.text
 import numpy as np
 import pandas
 import pytest
@@ -243,12 +244,44 @@ def test_efficiency_frontier_puts_each_measured_system_at_its_macs_and_mean_pesq
     _, figures = plotted
     _, by_macs = figures["efficiency_frontier.png"].axes
     points = sorted(tuple(offset) for collection in by_macs.collections for offset in collection.get_offsets())
-    # GMACs per second from the dummy complexity.csv: imse 4.67, muse 5.35; trained-imse is an imse
+    # GMACs per second from the dummy complexity.csv: imse 4.67, muse 5.35; trained-imse is left out by default
     expected = sorted((macs, float(np.mean(list(ok_pesq(results, system).values()))))
-                      for system, macs in (("imse-vb-3.399", 4.67), ("muse-vb", 5.35), ("trained-imse", 4.67)))
+                      for system, macs in (("imse-vb-3.399", 4.67), ("muse-vb", 5.35)))
     np.testing.assert_allclose(points, expected, rtol=1e-12)
-    assert sorted(text.get_text() for text in by_macs.texts) == [
-        "imse-vb-3.399 (measured)", "muse-vb (measured)", "trained-imse (measured)"]
+    assert sorted(text.get_text() for text in by_macs.texts) == ["imse-vb-3.399 (measured)", "muse-vb (measured)"]
+    caption = " ".join(text.get_text() for text in figures["efficiency_frontier.png"].texts)
+    assert "smoke-trained models are left out" in caption
+
+
+def test_the_frontier_joins_reported_points_only_and_labels_never_overlap(plotted, results, tmp_path, monkeypatch):
+    _, figures = plotted
+    figure = figures["efficiency_frontier.png"]
+    by_parameters, _ = figure.axes
+    reported = pandas.read_csv(results / "reported.csv").dropna(subset=["pesq", "params_m"])
+    (frontier,) = by_parameters.lines
+    on_frontier = set(zip(frontier.get_xdata(), frontier.get_ydata(), strict=True))
+    assert on_frontier <= set(zip(reported["params_m"], reported["pesq"], strict=True))
+    # by hand from reported.csv: GTCRN (0.05, 2.87) -> IMSE (0.427, 3.399) -> CMGAN (1.83, 3.41) -> MP-SENet ...
+    assert sorted(on_frontier)[:3] == [(0.05, 2.87), (0.427, 3.399), (1.83, 3.41)]
+    boxes_by_axis, figures_with_trained = [], []
+    savefig = matplotlib.figure.Figure.savefig
+
+    def measuring_savefig(figure, *args, **kwargs):  # the label boxes as drawn, before saving resizes the figure
+        figure.canvas.draw()  # places the annotations
+        renderer = figure.canvas.get_renderer()
+        boxes_by_axis.append([[(text.get_text(), matplotlib.text.Text.get_window_extent(text, renderer))
+                               for text in axis.texts] for axis in figure.axes])  # the text alone, no leader line
+        figures_with_trained.append(figure)
+        return savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", measuring_savefig)
+    plots.efficiency_frontier(results, tmp_path, include_trained=True)
+    assert "trained-imse (measured)" in [text.get_text() for text in figures_with_trained[0].axes[1].texts]
+    for boxes in boxes_by_axis[0]:
+        assert len(boxes) > 1
+        for first in range(len(boxes)):
+            for second in range(first + 1, len(boxes)):
+                assert not boxes[first][1].overlaps(boxes[second][1]), (boxes[first], boxes[second])
 
 
 def test_improvement_violins_span_each_systems_per_utterance_gains(plotted, results):
