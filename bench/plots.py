@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.mlab
 import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy  # noqa: E402
 import pandas  # noqa: E402
 
 from bench.metrics import DEFAULT_VARIANT  # noqa: E402
@@ -179,3 +181,43 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
         ticks(matplotlib.ticker.FormatStrFormatter("%g"))  # 0.3, 2, 6 rather than 3 x 10^-1
     timing.legend(fontsize=8)
     return _save(figure, output, "complexity_scaling")
+
+
+def write_plots(results: Path, output: Path) -> list[Path]:
+    """Every plot of `results` into `output`; the scaling plot only where complexity_scaling.csv exists."""
+    paths = efficiency_frontier(results, output) + improvement_distributions(results, output)
+    if (results / "complexity_scaling.csv").exists():
+        paths += complexity_scaling(results, output)
+    return paths
+
+
+SPECTROGRAM_FLOOR_DB = -80.0
+"""The spectrograms' colour scale: from the loudest bin of an utterance's clips down by this many dB."""
+SPECTROGRAM_WINDOW = 512
+SPECTROGRAM_HOP = 128
+
+
+def magnitude_db(samples: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """(frequencies in Hz, times in s, |STFT| in dB): a Hann window of SPECTROGRAM_WINDOW samples."""
+    spectrum, frequencies, times = matplotlib.mlab.specgram(
+        samples, NFFT=SPECTROGRAM_WINDOW, Fs=SAMPLE_RATE, noverlap=SPECTROGRAM_WINDOW - SPECTROGRAM_HOP,
+        mode="magnitude")
+    return frequencies, times, 20 * numpy.log10(spectrum + 1e-12)
+
+
+def spectrogram(samples: numpy.ndarray, path: Path, title: str, peak_db: float) -> Path:
+    """A small spectrogram PNG on the scale peak_db + SPECTROGRAM_FLOOR_DB .. peak_db, where peak_db is the
+    loudest bin over every clip of one utterance, so that its clips (noisy, clean, each system) compare."""
+    frequencies, times, decibels = magnitude_db(samples)
+    figure, axis = plt.subplots(figsize=(3.6, 1.8))
+    axis.pcolormesh(times, frequencies / 1000, decibels, cmap="magma", shading="auto",
+                    vmin=peak_db + SPECTROGRAM_FLOOR_DB, vmax=peak_db, rasterized=True)
+    axis.set_xlabel("time (s)", fontsize=7)
+    axis.set_ylabel("frequency (kHz)", fontsize=7)
+    axis.set_title(title, fontsize=8)
+    axis.tick_params(labelsize=6)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "wb") as stream:
+        figure.savefig(stream, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path
