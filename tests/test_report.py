@@ -16,7 +16,7 @@ from markupsafe import escape
 from bench import pipeline, report
 from tests.dummies.results import write_results
 
-UTTERANCES = 5
+UTTERANCES = 3  # best, median and worst: each a different utterance
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_the_rule_picks_the_best_median_and_worst_improvement(built):
     chosen = report.choose_utterances(results, "vbdmd-sample")
     assert [(rule, utterance) for rule, utterance, _ in chosen] == [
         ("best", ranked[-1]), ("median", ranked[(UTTERANCES - 1) // 2]), ("worst", ranked[0])]
-    assert [value for *_, value in chosen] == pytest.approx([improvements[u] for u in (ranked[-1], ranked[2],
+    assert [value for *_, value in chosen] == pytest.approx([improvements[u] for u in (ranked[-1], ranked[1],
                                                                                          ranked[0])])
 
 
