@@ -197,10 +197,10 @@ def _write_clips(utterance: Utterance, sources: list[tuple[str, Path]], output: 
 def _tables(results: Path, notes: list[str]) -> list[dict]:
     """Every table bench.tables offers, laid out for HTML; one whose input file is absent is left out, noted."""
     laid_out = []
+    missing = tables.missing_inputs(results, tables.TABLES)
     for name in tables.TABLES:
-        needed = tables.MEASURED_FILES.get(name)
-        if needed and not (results / needed).exists():
-            notes.append(f"table {name!r} left out: {results / needed} is absent")
+        if name in missing:
+            notes.append(f"table {name!r} left out: {missing[name]} is absent")
             continue
         table = tables.build(name, results)
         if table.frame.empty:
@@ -208,10 +208,9 @@ def _tables(results: Path, notes: list[str]) -> list[dict]:
             continue
         header, rows = tables.layout(table)
         data = list(table.frame[tables.DATA_COLUMN]) if tables.DATA_COLUMN in table.frame.columns else []
-        numeric = [bool(table.frame[column].dtype.kind in "iuf") for column in table.frame.columns]
         laid_out.append({
             "name": table.name, "caption": table.caption, "caption_marks": tables.caption_marks(table),
-            "header": header, "rows": rows, "numeric": numeric,
+            "header": header, "rows": rows, "numeric": tables.numeric_columns(table),
             "group_starts": [index > 0 and data[index] != data[index - 1] for index in range(len(data))] or
                             [False] * len(rows),
             "footnotes": [(tables.footnote_mark(i), note) for i, note in enumerate(table.footnotes)],

@@ -127,6 +127,17 @@ def best_cells(table: Table) -> pandas.DataFrame:
     return best
 
 
+def numeric_columns(table: Table) -> list[bool]:
+    """Per column, whether it holds numbers (right-aligned in every format)."""
+    return [pandas.api.types.is_numeric_dtype(table.frame[column]) for column in table.frame.columns]
+
+
+def missing_inputs(results: Path, names: Sequence[str]) -> dict[str, Path]:
+    """The tables of `names` whose bench.complexity file is absent, with that file."""
+    return {name: results / MEASURED_FILES[name] for name in names
+            if name in MEASURED_FILES and not (results / MEASURED_FILES[name]).exists()}
+
+
 def layout(table: Table) -> tuple[list[Cell], list[list[Cell]]]:
     """The header and the rows as text cells: numbers at their column's precision, missing values empty,
     footnote letters from `table.anchors`, the best values (best_cells) marked."""
@@ -528,7 +539,7 @@ def to_latex(table: Table) -> str:
     """A booktabs table environment (a rule between data groups); best values bold; footnote letters as
     superscripts on the cells, headers or caption they explain; the footnotes below."""
     header, rows = layout(table)
-    numeric = [pandas.api.types.is_numeric_dtype(table.frame[column]) for column in table.frame.columns]
+    numeric = numeric_columns(table)
     groups = list(table.frame[DATA_COLUMN]) if DATA_COLUMN in table.frame.columns else [None] * len(rows)
     runs = sum(1 for index in range(len(groups)) if index == 0 or groups[index] != groups[index - 1])
     ruled = runs == len(set(groups))  # a rule between groups only where each group is one block of rows
@@ -565,7 +576,7 @@ def _markdown(table: Table) -> str:
         shown = f"**{cell.text}**" if cell.best else cell.text
         return shown + "".join(f" [{mark}]" for mark in cell.marks)
 
-    numeric = [pandas.api.types.is_numeric_dtype(table.frame[column]) for column in table.frame.columns]
+    numeric = numeric_columns(table)
     body = pandas.DataFrame([[text(cell) for cell in row] for row in rows], columns=[text(cell) for cell in header])
     caption = table.caption + "".join(f" [{mark}]" for mark in caption_marks(table))
     notes = "\n".join(f"- [{footnote_mark(i)}] {note}" for i, note in enumerate(table.footnotes))
@@ -663,9 +674,9 @@ def write_tables(
     if output is not None:
         check_output(results, Path(output))
     names = list(names or TABLES)
-    missing = [name for name in names if name in MEASURED_FILES and not (results / MEASURED_FILES[name]).exists()]
-    for name in missing:
-        print(f"note: table {name!r} left out: {results / MEASURED_FILES[name]} is absent; run "
+    missing = missing_inputs(results, names)
+    for name, path in missing.items():
+        print(f"note: table {name!r} left out: {path} is absent; run "
               "python -m bench.complexity (see its --output and --scaling-output) or nox -s reproduce", file=sys.stderr)
     tables = [build(name, results, variant) for name in names if name not in missing]
     text = render(tables, output_format, fragment)
