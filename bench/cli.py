@@ -1,6 +1,6 @@
 """`imse-bench`: the harness's commands under one name.
 
-    imse-bench evaluate|compare|complexity|tables|regress|reproduce|train|data [OPTIONS]
+    imse-bench evaluate|compare|complexity|tables|report|regress|reproduce|train|data [OPTIONS]
 
 Each subcommand passes the rest of the command line to the `main` of its module, so
 `imse-bench evaluate ...` is `python -m bench.evaluate ...` (and `imse-bench tables --help`
@@ -18,6 +18,7 @@ COMMANDS = {
     "compare": ("bench.compare", "paired comparison of two scored systems"),
     "complexity": ("bench.complexity", "parameters, MACs, latency and memory of registered models"),
     "tables": ("bench.tables", "the comparison tables from results/"),
+    "report": ("bench.report", "a static page of results/: tables, plots, audio, provenance"),
     "regress": ("bench.regress", "fresh numbers against results/baselines/"),
     "reproduce": ("bench.reproduce", "the main job: every step into results/"),
     "train": ("bench.train.__main__", "train or resume one model"),

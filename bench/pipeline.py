@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from imse.audio import write_audio
 from imse.enhance import enhance_files, find_inputs
 from imse.frontend import SAMPLE_RATE
 from imse.loading import LoadedModel, load_model
+
+if TYPE_CHECKING:
+    import pandas
 
 SEED = 1234
 """The seed of bench.reproduce's training runs and of bench.regress's trained baseline."""
@@ -106,11 +110,15 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def enhanced_directory(work: Path, dataset: str, sha256: str, mode: str, threads: int) -> Path:
+    """work/enhanced/<dataset>/<weights>-<code>-<mode>-threads<N>: where enhanced files of these weights live."""
+    return work / "enhanced" / dataset / f"{sha256[:16]}-{code_fingerprint()[:16]}-{mode}-threads{threads}"
+
+
 def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: str = "segmented") -> Path:
     """Enhanced files of `test_set` by `loaded`, in a directory keyed by the weights, the code, the mode
     and the torch thread count (which changes the float rounding)."""
-    key = f"{loaded.sha256[:16]}-{code_fingerprint()[:16]}-{mode}-threads{torch.get_num_threads()}"
-    output = work / "enhanced" / test_set.name / key
+    output = enhanced_directory(work, test_set.name, loaded.sha256, mode, torch.get_num_threads())
     inputs = find_inputs([test_set.noisy])
     todo = [path for path in inputs if not (output / f"{path.stem}.wav").exists()]
     if todo:
@@ -168,15 +176,20 @@ def evaluate_noisy(test_set: TestSet, results: Path, work: Path) -> None:
     record_provenance(results, test_set, "noisy", ORIGIN_INPUT, model=None)
 
 
-def per_utterance_improvement(results: Path, dataset: str, system: str, metric: str = "pesq") -> np.ndarray:
-    """metric(system) - metric(noisy) per utterance, over utterances scored ok for both."""
+def per_utterance_improvements(results: Path, dataset: str, system: str, metric: str = "pesq") -> pandas.Series:
+    """metric(system) - metric(noisy) by utterance id, over utterances scored ok for both."""
     import pandas
 
     enhanced = pandas.read_csv(measured_table(results, dataset, system, DEFAULT_VARIANT)).set_index("utterance")
     noisy = pandas.read_csv(measured_table(results, dataset, "noisy", DEFAULT_VARIANT)).set_index("utterance")
     both = enhanced.merge(noisy, left_index=True, right_index=True, how="inner", suffixes=("_system", "_noisy"))
     both = both[(both["status_system"] == "ok") & (both["status_noisy"] == "ok")]
-    return (both[f"{metric}_system"] - both[f"{metric}_noisy"]).to_numpy()
+    return both[f"{metric}_system"] - both[f"{metric}_noisy"]
+
+
+def per_utterance_improvement(results: Path, dataset: str, system: str, metric: str = "pesq") -> np.ndarray:
+    """per_utterance_improvements as an array."""
+    return per_utterance_improvements(results, dataset, system, metric).to_numpy()
 
 
 class PipelineError(BenchError, RuntimeError):

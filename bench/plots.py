@@ -6,17 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.mlab
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy  # noqa: E402
 import pandas  # noqa: E402
 
 from bench.metrics import DEFAULT_VARIANT  # noqa: E402
 from bench.pipeline import per_utterance_improvement  # noqa: E402
-from bench.results import ORIGIN_INPUT, load_measured  # noqa: E402
+from bench.results import ORIGIN_INPUT, ORIGIN_TRAINED, load_measured  # noqa: E402
 from bench.tables import test_set_size, thread_count_label  # noqa: E402
 from imse.atomic import atomic_write  # noqa: E402
 from imse.frontend import SAMPLE_RATE  # noqa: E402
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+"""Okabe and Ito's colour-blind-safe palette (blue, orange, green, vermillion, purple, sky blue, yellow, black)."""
+PESQ_LABEL = "wideband PESQ (MOS-LQO, 1 to 4.64)"
+LABEL_POINTS = 7
+"""Font size of point labels, in points; labels are stacked at least this far apart vertically (plus a gap)."""
 
 
 def _save(figure: plt.Figure, output: Path, name: str) -> list[Path]:
@@ -31,47 +40,85 @@ def _save(figure: plt.Figure, output: Path, name: str) -> list[Path]:
 
 
 def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points not beaten by any other with lower cost and higher PESQ, sorted by cost."""
+    """Points not beaten by any other with lower (or equal) cost and higher PESQ, sorted by cost."""
     frontier, best = [], float("-inf")
-    for cost, pesq in sorted(points):
+    for cost, pesq in sorted(points, key=lambda point: (point[0], -point[1])):  # of equal costs, the best first
         if pesq > best:
             frontier.append((cost, pesq))
             best = pesq
     return frontier
 
 
-def efficiency_frontier(results: Path, output: Path, dataset: str = "vbdmd-sample") -> list[Path]:
-    """PESQ against parameters and against MACs: reported systems and our measurements."""
-    reported = pandas.read_csv(results / "reported.csv").dropna(subset=["pesq"])
+def label_points(axis: plt.Axes, points: list[tuple[float, float, str]], color: str = "black") -> None:
+    """Write each label beside its point (to the right, or to the left near the right edge), moved up with a
+    leader line where it would overlap a label already placed: points are taken from the lowest up, so labels
+    never print on top of each other."""
+    axis.figure.canvas.draw()  # final limits, so data-to-pixel positions hold
+    to_pixels = axis.transData.transform
+    pixels_per_point = axis.figure.dpi / 72
+    height = (LABEL_POINTS + 2) * pixels_per_point
+    edge = axis.get_window_extent().x1
+    placed: list[tuple[float, float, float]] = []  # left, right, bottom of each label, in pixels
+    for x, y, text in sorted(points, key=lambda point: (point[1], point[0])):
+        anchor, bottom = to_pixels((x, y))
+        width = 0.62 * LABEL_POINTS * pixels_per_point * len(text)
+        gap = 6 * pixels_per_point
+        rightwards = anchor + gap + width < edge
+        left, right = (anchor + gap, anchor + gap + width) if rightwards else (anchor - gap - width, anchor - gap)
+        lifted = bottom
+        for other_left, other_right, other_bottom in sorted(placed, key=lambda label: label[2]):
+            if other_left < right and left < other_right and abs(lifted - other_bottom) < height:
+                lifted = other_bottom + height
+        placed.append((left, right, lifted))
+        offset = (lifted - bottom) / pixels_per_point
+        axis.annotate(text, (x, y), xytext=(6 if rightwards else -6, offset), textcoords="offset points",
+                      fontsize=LABEL_POINTS, va="center", ha="left" if rightwards else "right", color=color,
+                      arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5} if offset > 1 else None)
+
+
+def efficiency_frontier(results: Path, output: Path, dataset: str = "vbdmd-sample",
+                        include_trained: bool = False) -> list[Path]:
+    """PESQ against size in two panels that never mix data: (a) reported on the full test set, with the
+    frontier drawn over those points only; (b) measured here on `dataset`, against compute. Our smoke-trained
+    models (minutes on a CPU) are left out unless `include_trained`: their budget is not comparable."""
+    reported = pandas.read_csv(results / "reported.csv").dropna(subset=["pesq", "params_m"])
     complexity = pandas.read_csv(results / "complexity.csv").set_index("model")
     measured = [m for m in load_measured(results)
-                if m.variant == DEFAULT_VARIANT and m.origin != ORIGIN_INPUT and m.dataset == dataset]
-    figure, (by_parameters, by_macs) = plt.subplots(1, 2, figsize=(11, 4.2))
-    points = []
-    for record in reported.dropna(subset=["params_m"]).itertuples():
-        by_parameters.scatter(record.params_m, record.pesq, marker="o", color="tab:gray")
-        by_parameters.annotate(record.system, (record.params_m, record.pesq), fontsize=7, xytext=(3, 2),
-                               textcoords="offset points")
-        points.append((record.params_m, record.pesq))
+                if m.variant == DEFAULT_VARIANT and m.origin != ORIGIN_INPUT and m.dataset == dataset
+                and (include_trained or m.origin != ORIGIN_TRAINED)]
+    figure, (by_parameters, by_macs) = plt.subplots(1, 2, figsize=(11, 4.4))
+    by_parameters.scatter(reported["params_m"], reported["pesq"], marker="o", color=OKABE_ITO[0], zorder=3)
+    frontier = _pareto(list(zip(reported["params_m"], reported["pesq"], strict=True)))
+    by_parameters.plot(*zip(*frontier, strict=True), color=OKABE_ITO[1], linewidth=1, zorder=2,
+                       label="frontier of the reported systems")
+    by_parameters.set(xscale="log", xlabel="parameters (millions, log scale)", ylabel=PESQ_LABEL,
+                      title=f"(a) reported, {test_set_size()}-utterance test set")
+    by_parameters.legend(loc="lower center", fontsize=8)
+    label_points(by_parameters, list(zip(reported["params_m"], reported["pesq"], reported["system"], strict=True)))
+    placed = []
     for run in measured:
         model = run.provenance.get("model")
         if model not in complexity.index or run.mean("pesq") is None:
             continue
-        parameters = complexity.loc[model, "parameters"] / 1e6
+        trained = run.origin == ORIGIN_TRAINED
         macs = complexity.loc[model, "macs_1s_fvcore"] / 1e9
-        for axis, x in ((by_parameters, parameters), (by_macs, macs)):
-            axis.scatter(x, run.mean("pesq"), marker="*", s=90, color="tab:red")
-            axis.annotate(f"{run.system} (measured)", (x, run.mean("pesq")), fontsize=7, xytext=(3, -9),
-                          textcoords="offset points", color="tab:red")
-        points.append((parameters, run.mean("pesq")))
-    frontier = _pareto(points)
-    by_parameters.plot(*zip(*frontier, strict=True), color="tab:blue", linewidth=1, label="frontier")
-    by_parameters.set(xscale="log", xlabel="parameters (M, log scale)", ylabel="wideband PESQ",
-                      title=f"PESQ against size (grey: reported on the {test_set_size()} test set)")
-    by_macs.set(xlabel="GMACs per second of audio (fvcore)", ylabel="wideband PESQ",
-                title=f"PESQ against compute (measured on {dataset})")
-    by_parameters.legend(loc="lower right", fontsize=8)
+        by_macs.scatter(macs, run.mean("pesq"), marker="^" if trained else "s", s=40, zorder=3,
+                        color=OKABE_ITO[4] if trained else OKABE_ITO[3])
+        placed.append((macs, run.mean("pesq"), f"{run.system} (measured)"))
+    by_macs.set(xlabel="GMACs per second of audio (fvcore)", ylabel=PESQ_LABEL,
+                title=f"(b) measured here, {dataset} (n = {_sample_size(measured)})")
+    by_macs.margins(x=0.5, y=0.2)
+    label_points(by_macs, placed, color=OKABE_ITO[3])
+    left_out = "" if include_trained else " Our smoke-trained models are left out: minutes of CPU training, " \
+                                          "not a budget comparable to the published systems."
+    figure.text(0.01, -0.04, "Reported and measured numbers are on different data and are not on one axis; the "
+                             "frontier joins reported points only." + left_out, fontsize=8, ha="left", wrap=True)
     return _save(figure, output, "efficiency_frontier")
+
+
+def _sample_size(measured: list) -> str:
+    """The utterance counts of the measured runs, one value when they agree ("12")."""
+    return ", ".join(dict.fromkeys(run.sample() for run in measured)) or "0"
 
 
 def improvement_distributions(results: Path, output: Path, systems: tuple[str, ...] = ("imse-vb-3.399", "muse-vb"),
@@ -83,11 +130,13 @@ def improvement_distributions(results: Path, output: Path, systems: tuple[str, .
     for axis, dataset in zip(axes[0], datasets, strict=False):
         present = [system for system in systems if (dataset, system) in measured]
         values = [per_utterance_improvement(results, dataset, system) for system in present]
-        axis.violinplot(values, showmedians=True)
+        violins = axis.violinplot(values, showmedians=True)
+        for body, color in zip(violins["bodies"], OKABE_ITO, strict=False):
+            body.set_facecolor(color)
         axis.axhline(0, color="black", linewidth=0.5)
         labels = [f"{system}\n(n={len(value)})" for system, value in zip(present, values, strict=True)]
         axis.set_xticks(range(1, len(present) + 1), labels)
-        axis.set(ylabel="PESQ(enhanced) - PESQ(noisy)", title=dataset)
+        axis.set(ylabel="PESQ(enhanced) - PESQ(noisy) (MOS-LQO points)", title=f"per utterance, {dataset}")
     return _save(figure, output, "pesq_improvement")
 
 
@@ -106,7 +155,7 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
     for index, block in enumerate(blocks):
         heights = per_second[block].to_numpy()
         by_block.bar(positions, heights, bottom=bottoms, label=block.removeprefix("macs_"),
-                     color=plt.get_cmap("tab10")(index))
+                     color=OKABE_ITO[index % len(OKABE_ITO)])
         bottoms = heights if bottoms is None else bottoms + heights
     by_block.set_xticks(positions, [f"{seconds}" for seconds in frame["seconds"]], fontsize=7)
     for model in models:
@@ -119,7 +168,8 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
     by_block.legend(fontsize=7, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.13))
     for model in models:
         rows = frame[frame["model"] == model]
-        timing.plot(rows["seconds"], rows["latency_median_s"], marker="o", label=model)
+        timing.plot(rows["seconds"], rows["latency_median_s"], marker="o", label=model,
+                    color=OKABE_ITO[models.index(model) % len(OKABE_ITO)])
     first = frame[frame["model"] == models[0]].iloc[0]
     lengths = sorted(frame["seconds"].unique())
     timing.plot(lengths, [first["latency_median_s"] * length / first["seconds"] for length in lengths],
@@ -127,5 +177,47 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
     timing.set(xscale="log", yscale="log", xlabel="input length (s, log)", ylabel="median latency (s, log)",
                title=f"Full-utterance latency, {thread_count_label(first['latency_threads'])}")
     timing.set_xticks(lengths, [str(length) for length in lengths])
+    for ticks in (timing.yaxis.set_major_formatter, timing.yaxis.set_minor_formatter):
+        ticks(matplotlib.ticker.FormatStrFormatter("%g"))  # 0.3, 2, 6 rather than 3 x 10^-1
     timing.legend(fontsize=8)
     return _save(figure, output, "complexity_scaling")
+
+
+def write_plots(results: Path, output: Path) -> list[Path]:
+    """Every plot of `results` into `output`; the scaling plot only where complexity_scaling.csv exists."""
+    paths = efficiency_frontier(results, output) + improvement_distributions(results, output)
+    if (results / "complexity_scaling.csv").exists():
+        paths += complexity_scaling(results, output)
+    return paths
+
+
+SPECTROGRAM_FLOOR_DB = -80.0
+"""The spectrograms' colour scale: from the loudest bin of an utterance's clips down by this many dB."""
+SPECTROGRAM_WINDOW = 512
+SPECTROGRAM_HOP = 128
+
+
+def magnitude_db(samples: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """(frequencies in Hz, times in s, |STFT| in dB): a Hann window of SPECTROGRAM_WINDOW samples."""
+    spectrum, frequencies, times = matplotlib.mlab.specgram(
+        samples, NFFT=SPECTROGRAM_WINDOW, Fs=SAMPLE_RATE, noverlap=SPECTROGRAM_WINDOW - SPECTROGRAM_HOP,
+        mode="magnitude")
+    return frequencies, times, 20 * numpy.log10(spectrum + 1e-12)
+
+
+def spectrogram(samples: numpy.ndarray, path: Path, title: str, peak_db: float) -> Path:
+    """A small spectrogram PNG on the scale peak_db + SPECTROGRAM_FLOOR_DB .. peak_db, where peak_db is the
+    loudest bin over every clip of one utterance, so that its clips (noisy, clean, each system) compare."""
+    frequencies, times, decibels = magnitude_db(samples)
+    figure, axis = plt.subplots(figsize=(3.6, 1.8))
+    axis.pcolormesh(times, frequencies / 1000, decibels, cmap="magma", shading="auto",
+                    vmin=peak_db + SPECTROGRAM_FLOOR_DB, vmax=peak_db, rasterized=True)
+    axis.set_xlabel("time (s)", fontsize=7)
+    axis.set_ylabel("frequency (kHz)", fontsize=7)
+    axis.set_title(title, fontsize=8)
+    axis.tick_params(labelsize=6)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "wb") as stream:
+        figure.savefig(stream, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path

@@ -7,7 +7,8 @@ on 2 CPU cores (measured: 51 minutes from a clean clone with an empty cache, bef
 memory probes went from one to five per model): it measures complexity, evaluates the
 pretrained bundles on VB-mini's test split and on the real VoiceBank+DEMAND sample in
 ../shared (and on --data's test split when given), trains each registered model briefly on
-VB-mini and evaluates that, then writes the tables and plots. It says what it skipped and
+VB-mini and evaluates that, then writes the tables, plots and the report page (results/report,
+`bench.report`). It says what it skipped and
 why. Every step resumes: a killed run picks up where it stopped. It only strings existing
 commands together.
 
@@ -145,6 +146,10 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
     log.step("significance, tables and plots")
     _significance(results, test_sets)
     write_tables_and_plots(results)
+    log.step(f"the report page, {results / 'report'}")
+    from bench.report import write_report
+
+    write_report(results, results / "report", work=work)
     return log
 
 
@@ -154,10 +159,7 @@ def write_tables_and_plots(results: Path) -> None:
 
     for output_format, suffix in (("csv", "csv"), ("markdown", "md"), ("latex", "tex")):
         tables.write_tables(results, output_format, output=results / "tables" / f"tables.{suffix}")
-    plots.efficiency_frontier(results, results / "plots")
-    plots.improvement_distributions(results, results / "plots")
-    if (results / "complexity_scaling.csv").exists():
-        plots.complexity_scaling(results, results / "plots")
+    plots.write_plots(results, results / "plots")
 
 
 def main(argv: list[str] | None = None) -> int:

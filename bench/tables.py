@@ -6,13 +6,16 @@ Tables: `main` (reported and measured rows side by side, with deltas), `ablation
 block pairs), `complexity`, `scaling` (MACs by block type and latency against input length),
 `metric-variants` (`loizou` against `upstream-float` scoring), `significance` (paired tests) and
 `breakdown` (each system per SNR and per noise type, from tables scored with conditions).
-LaTeX output is a standalone document (booktabs; the best value of each column in bold; a
-footnote for every reported/measured distinction); pass `--fragment` for the table
-environments alone. Every measured row has n, the utterances its means are over ("6 of 12,
-6 failed" when some failed). In CSV output a text cell that starts with =, +, -, @, tab or CR
-(a system named after a file, say) gets a leading ' so that a spreadsheet shows it rather
-than running it; numbers are left as they are. A results file that is truncated or of the
-wrong shape is named, with its problem (exit 2).
+LaTeX output is a standalone document (booktabs; the best value of each column in bold, among
+the rows scored on the same data only, and not in the breakdown, whose best is only the easiest
+condition; a footnote for every reported/measured distinction, its letter on the cell or header
+it explains, or on the caption when it explains the whole table); pass `--fragment` for the
+table environments alone. A missing value is an empty cell in every format. Deltas against a
+reported number are only taken on the data it was reported on. Every measured row has n, the
+utterances its means are over ("6 of 12, 6 failed" when some failed). In CSV output a text cell
+that starts with =, +, -, @, tab or CR (a system named after a file, say) gets a leading ' so
+that a spreadsheet shows it rather than running it; numbers are left as they are. A results
+file that is truncated or of the wrong shape is named, with its problem (exit 2).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +51,10 @@ HIGHER_IS_BETTER = {*METRIC_LABELS.values()}
 LOWER_IS_BETTER = {"Params (M)", "Params", "Params, paper convention", "GMACs / 1 s", "GMACs / segment",
                    "Peak memory (MiB)", "GPU forward, segment (ms)"}
 """Besides these, every "RTF ..." column of the complexity table."""
+DATA_COLUMN = "Data"
+"""Rows are only compared (best value, deltas) with rows of the same value here."""
+REPORTED_DATASET = "vbdmd-test"
+"""The data every reported.csv number is on: the full VoiceBank+DEMAND test set."""
 RTF_COLUMN = re.compile(r"^(segmented|full)_(\d+)thread_rtf$")
 """complexity.csv's real-time factors, one per inference mode and thread count."""
 
@@ -56,16 +64,107 @@ class TablesError(BenchError):
 
 
 class Table:
-    """A frame plus what LaTeX needs: a caption, footnotes, and whether the best value of a column is bold
-    (not where rows are different conditions, whose best is only the easiest condition)."""
+    """A frame plus a caption and footnotes; `anchors` maps a header, or the start of a text cell, to the
+    index of the footnote it points to. A footnote no anchor points to explains the whole table: the caption
+    points to it. `highlight` False: no best value is marked (rows are conditions, not rivals)."""
 
     def __init__(self, name: str, frame: pandas.DataFrame, caption: str, footnotes: list[str],
-                 highlight: bool = True) -> None:
+                 anchors: dict[str, int] | None = None, highlight: bool = True) -> None:
         self.name = name
         self.frame = frame
         self.caption = caption
         self.footnotes = footnotes
         self.highlight = highlight
+        self.anchors = anchors or {}
+
+
+def annotated(name: str, frame: pandas.DataFrame, caption: str, notes: list[tuple[str, tuple[str, ...]]]) -> Table:
+    """A Table from (footnote, the headers or cell starts it explains) pairs; a note for an absent header is
+    left out, so that no footnote explains nothing."""
+    present = [(text, labels) for text, labels in notes if not labels or _anchored_anywhere(frame, labels)]
+    anchors = {label: index for index, (_, labels) in enumerate(present) for label in labels}
+    return Table(name, frame, caption, [text for text, _ in present], anchors)
+
+
+def _anchored_anywhere(frame: pandas.DataFrame, labels: tuple[str, ...]) -> bool:
+    texts = {value for column in frame.columns for value in frame[column] if isinstance(value, str)}
+    return any(label in frame.columns or any(text.startswith(label) for text in texts) for label in labels)
+
+
+def footnote_mark(index: int) -> str:
+    """The letter of footnote `index`: a, b, ..."""
+    return chr(ord("a") + index)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell as every format shows it: its text ("" for a missing value), footnote letters, best or not."""
+
+    text: str
+    marks: tuple[str, ...] = ()
+    best: bool = False
+
+
+def caption_marks(table: Table) -> tuple[str, ...]:
+    """The letters of the footnotes that explain the whole table (no header or cell points to them)."""
+    anchored = set(table.anchors.values())
+    return tuple(footnote_mark(i) for i in range(len(table.footnotes)) if i not in anchored)
+
+
+def best_cells(table: Table) -> pandas.DataFrame:
+    """True where a cell holds the best value of its column among the rows on the same data (DATA_COLUMN),
+    for columns where higher or lower is better; a value alone on its data is not marked."""
+    frame = table.frame
+    best = pandas.DataFrame(False, index=frame.index, columns=frame.columns)
+    if not table.highlight:
+        return best
+    groups = frame[DATA_COLUMN] if DATA_COLUMN in frame.columns else pandas.Series(0, index=frame.index)
+    for column in frame.columns:
+        if not pandas.api.types.is_numeric_dtype(frame[column]) or pandas.api.types.is_bool_dtype(frame[column]):
+            continue
+        higher = column in HIGHER_IS_BETTER
+        if not (higher or column in LOWER_IS_BETTER or column.startswith("RTF ")):
+            continue
+        for _, values in frame[column].groupby(groups, sort=False):
+            values = values.dropna()
+            if len(values) > 1:
+                target = values.max() if higher else values.min()
+                best.loc[values.index[values == target], column] = True
+    return best
+
+
+def numeric_columns(table: Table) -> list[bool]:
+    """Per column, whether it holds numbers (right-aligned in every format)."""
+    return [pandas.api.types.is_numeric_dtype(table.frame[column]) for column in table.frame.columns]
+
+
+def missing_inputs(results: Path, names: Sequence[str]) -> dict[str, Path]:
+    """The tables of `names` whose bench.complexity file is absent, with that file."""
+    return {name: results / MEASURED_FILES[name] for name in names
+            if name in MEASURED_FILES and not (results / MEASURED_FILES[name]).exists()}
+
+
+def layout(table: Table) -> tuple[list[Cell], list[list[Cell]]]:
+    """The header and the rows as text cells: numbers at their column's precision, missing values empty,
+    footnote letters from `table.anchors`, the best values (best_cells) marked."""
+    frame, best = table.frame, best_cells(table)
+    mark = {label: footnote_mark(index) for label, index in table.anchors.items()}
+    header = [Cell(str(column), tuple(m for label, m in mark.items() if label == column)) for column in frame.columns]
+    rows = []
+    for position, (_, record) in enumerate(frame.iterrows()):
+        row = []
+        for column in frame.columns:
+            value = record[column]
+            if value is None or (not isinstance(value, str) and pandas.isna(value)):
+                row.append(Cell(""))
+            elif isinstance(value, str):
+                row.append(Cell(value, tuple(m for label, m in mark.items()
+                                             if label not in frame.columns and value.startswith(label))))
+            else:
+                text = _precision(column).format(value) if pandas.api.types.is_number(value) else str(value)
+                row.append(Cell(text, best=bool(best.iloc[position][column])))
+        rows.append(row)
+    return header, rows
 
 
 @functools.cache
@@ -166,23 +265,23 @@ def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
                "Data": _dataset_label(measured.dataset), "n": measured.sample(),
                "Params (M)": parameters.get(measured.provenance.get("model")),
                **{METRIC_LABELS[m]: measured.mean(m) for m in METRICS}}
-        comparable = measured.dataset.startswith("vbdmd")  # reported rows are VoiceBank+DEMAND test numbers
-        if comparable and reported_row is not None and pandas.notna(reported_row.pesq) and measured.mean("pesq"):
+        like_with_like = measured.dataset == REPORTED_DATASET  # the data the reported number is on
+        if like_with_like and reported_row is not None and pandas.notna(reported_row.pesq) and measured.mean("pesq"):
             row["Delta PESQ"] = measured.mean("pesq") - reported_row.pesq
         rows.append(row)
-    footnotes = [
-        "reported: as published (see results/reported.csv for each source), on the full "
-        f"{test_set_size()}-utterance test set.",
-        f"measured: scored by this harness with the `{variant}` composite variant on the data named in the row; "
-        "Noisy is the unprocessed input.",
-        "Published CSIG/CBAK/COVL of MP-SENet, MUSE and IMSE used the doubly scaled WSS (`upstream-float`) "
-        "and are about 0.08 higher than `loizou` scoring; see the metric-variants table.",
-        "Delta PESQ: measured minus reported for the same weights, on VoiceBank+DEMAND data only; a sample of "
-        f"{SAMPLE_UTTERANCES} utterances is not the test set.",
-        "n: the utterances scored ok, over which every measured mean is taken; failed ones are counted, never "
-        "averaged in.",
+    notes = [
+        ("reported: as published (see results/reported.csv for each source), on the full "
+         f"{test_set_size()}-utterance test set.", ("reported",)),
+        (f"measured: scored by this harness with the `{variant}` composite variant on the data named in the row; "
+         "noisy is the unprocessed input. Best values are bold among rows on the same data only.", ("measured",)),
+        ("Published CSIG/CBAK/COVL of MP-SENet, MUSE and IMSE used the doubly scaled WSS (`upstream-float`) "
+         "and are about 0.08 higher than `loizou` scoring; see the metric-variants table.", ("CSIG", "CBAK", "COVL")),
+        ("Delta PESQ: measured minus reported for the same weights, on the full test set only (the data the "
+         f"reported number is on); a sample of {SAMPLE_UTTERANCES} utterances is not the test set.", ("Delta PESQ",)),
+        ("n: the utterances scored ok, over which every measured mean is taken; failed ones are counted, never "
+         "averaged in.", ("n",)),
     ]
-    return Table("main", pandas.DataFrame(rows), "Reported and measured results on VoiceBank+DEMAND", footnotes)
+    return annotated("main", pandas.DataFrame(rows), "Reported and measured results on VoiceBank+DEMAND", notes)
 
 
 def _measured(results: Path, variant: str) -> list[Measured]:
@@ -207,9 +306,9 @@ def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
             base["GMACs / 1 s"] = complexity.loc[model, "macs_1s_fvcore"] / 1e9
         runs = [m for m in measured if m.provenance.get("model") == model]
         if not runs:
-            rows.append({**base, "Weights": "--", "n": ""})
+            rows.append({**base, "Weights": "", DATA_COLUMN: "", "n": ""})
         for run in runs:
-            rows.append({**base, "Weights": f"{run.system} on {_dataset_label(run.dataset)}", "n": run.sample(),
+            rows.append({**base, "Weights": run.system, DATA_COLUMN: _dataset_label(run.dataset), "n": run.sample(),
                          **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}})
     from bench.train.__main__ import paper_epoch_range  # imports bench.data: only when this table is made
 
@@ -528,7 +627,7 @@ def build(name: str, results: Path, variant: str = DEFAULT_VARIANT) -> Table:
 def _precision(column: str) -> str:
     if column in {"Params", "Params, paper convention"}:  # whole counts
         return "{:,.0f}"
-    if column in {"SSNR", "Params (M)", "Params, paper convention (M)", "Peak memory (MiB)"} or column.endswith("(%)"):
+    if column in {"SSNR", "Params, paper convention (M)", "Peak memory (MiB)"} or column.endswith("(%)"):
         return "{:.2f}"
     if column in {"n", "Seconds"}:
         return "{:.0f}"
@@ -538,27 +637,52 @@ def _precision(column: str) -> str:
 
 
 def to_latex(table: Table) -> str:
-    """A booktabs table environment; the best numeric value per column in bold; footnotes below."""
-    frame = table.frame
-    numeric = [column for column in frame.columns if pandas.api.types.is_numeric_dtype(frame[column])]
-    styler = frame.style.hide(axis="index").format(
-        {column: _precision(column) for column in numeric}, na_rep="--", escape="latex"
-    )
-    styler = styler.format_index(escape="latex", axis=1)
-    higher = [column for column in numeric if column in HIGHER_IS_BETTER]
-    lower = [column for column in numeric if column in LOWER_IS_BETTER or column.startswith("RTF ")]
-    if higher and table.highlight:
-        styler = styler.highlight_max(subset=higher, props="textbf:--rwrap;")
-    if lower and table.highlight:
-        styler = styler.highlight_min(subset=lower, props="textbf:--rwrap;")
-    body = styler.to_latex(hrules=True, column_format="l" * len(frame.columns))
-    notes = "\n".join(f"\\item[$^{{{chr(97 + i)}}}$] {_escape(note)}" for i, note in enumerate(table.footnotes))
+    """A booktabs table environment (a rule between data groups); best values bold; footnote letters as
+    superscripts on the cells, headers or caption they explain; the footnotes below."""
+    header, rows = layout(table)
+    numeric = numeric_columns(table)
+    groups = list(table.frame[DATA_COLUMN]) if DATA_COLUMN in table.frame.columns else [None] * len(rows)
+    runs = sum(1 for index in range(len(groups)) if index == 0 or groups[index] != groups[index - 1])
+    ruled = runs == len(set(groups))  # a rule between groups only where each group is one block of rows
+    lines = [" & ".join(_latex_cell(cell) for cell in header) + " \\\\", "\\midrule"]
+    for index, row in enumerate(rows):
+        if ruled and index and groups[index] != groups[index - 1]:
+            lines.append("\\midrule")
+        lines.append(" & ".join(_latex_cell(cell) for cell in row) + " \\\\")
+    tabular = ("\\begin{tabular}{" + "".join("r" if n else "l" for n in numeric) + "}\n\\toprule\n"
+               + "\n".join(lines) + "\n\\bottomrule\n\\end{tabular}\n")
+    notes = "\n".join(f"\\item[$^{{{footnote_mark(i)}}}$] {_escape(note)}" for i, note in enumerate(table.footnotes))
     return (
         "\\begin{table*}[t]\n\\centering\\scriptsize\n"
-        f"\\caption{{{_escape(table.caption)}}}\\label{{tab:{table.name}}}\n"
-        "\\resizebox{\\textwidth}{!}{%\n" + body + "}\n"
+        f"\\caption{{{_escape(table.caption)}{_latex_marks(caption_marks(table))}}}\\label{{tab:{table.name}}}\n"
+        "\\resizebox{\\textwidth}{!}{%\n" + tabular + "}\n"
         "\\begin{itemize}\\footnotesize\n" + notes + "\n\\end{itemize}\n\\end{table*}\n"
     )
+
+
+def _latex_marks(marks: tuple[str, ...]) -> str:
+    return f"$^{{{','.join(marks)}}}$" if marks else ""
+
+
+def _latex_cell(cell: Cell) -> str:
+    text = _escape(cell.text)
+    return (f"\\textbf{{{text}}}" if cell.best else text) + _latex_marks(cell.marks)
+
+
+def _markdown(table: Table) -> str:
+    """A pipe table: best values bold, footnote letters in brackets after the cell, header or caption."""
+    header, rows = layout(table)
+
+    def text(cell: Cell) -> str:
+        shown = f"**{cell.text}**" if cell.best else cell.text
+        return shown + "".join(f" [{mark}]" for mark in cell.marks)
+
+    numeric = numeric_columns(table)
+    body = pandas.DataFrame([[text(cell) for cell in row] for row in rows], columns=[text(cell) for cell in header])
+    caption = table.caption + "".join(f" [{mark}]" for mark in caption_marks(table))
+    notes = "\n".join(f"- [{footnote_mark(i)}] {note}" for i, note in enumerate(table.footnotes))
+    return (f"### {caption}\n\n"
+            + body.to_markdown(index=False, colalign=["right" if n else "left" for n in numeric]) + "\n\n" + notes)
 
 
 def _escape(text: str) -> str:
@@ -580,8 +704,7 @@ def render(tables: list[Table], output_format: str, fragment: bool = False) -> s
     if output_format == "latex":
         return "".join(to_latex(t) for t in tables) if fragment else latex_document(tables)
     if output_format == "markdown":
-        return "\n\n".join(f"### {t.caption}\n\n" + t.frame.to_markdown(index=False, floatfmt=".3f", intfmt=",")
-                           + "\n\n" + "\n".join(f"- {note}" for note in t.footnotes) for t in tables) + "\n"
+        return "\n\n".join(_markdown(t) for t in tables) + "\n"
     return "\n".join(_for_spreadsheets(t.frame.assign(table=t.name)).to_csv(index=False) for t in tables)
 
 
@@ -653,9 +776,9 @@ def write_tables(
     if output is not None:
         check_output(results, Path(output))
     names = list(names or TABLES)
-    missing = [name for name in names if name in MEASURED_FILES and not (results / MEASURED_FILES[name]).exists()]
-    for name in missing:
-        print(f"note: table {name!r} left out: {results / MEASURED_FILES[name]} is absent; run "
+    missing = missing_inputs(results, names)
+    for name, path in missing.items():
+        print(f"note: table {name!r} left out: {path} is absent; run "
               "python -m bench.complexity (see its --output and --scaling-output) or nox -s reproduce", file=sys.stderr)
     built = [build(name, results, variant) for name in names if name not in missing]
     tables = [table for table in built if not (table.name == "breakdown" and table.frame.empty)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.figure
 import matplotlib.image
+import matplotlib.text
 import numpy as np
 import pandas
 import pytest
@@ -37,10 +38,75 @@ def test_main_table_puts_reported_and_measured_side_by_side(results):
     imse = frame[frame["System"] == "imse-vb-3.399"].iloc[0]
     assert imse["Origin"] == "measured (upstream checkpoint)"
     assert imse["Params (M)"] == pytest.approx(0.432995)
-    assert imse["Delta PESQ"] == pytest.approx(imse["PESQ"] - 3.399)
+    assert "Delta PESQ" not in frame.columns  # the sample is not the test set the reported 3.399 is on
     reported = frame[(frame["System"] == "CMGAN") & (frame["Origin"] == "reported")].iloc[0]
     assert reported["PESQ"] == 3.41
     assert frame[frame["System"] == "noisy"]["PESQ"].iloc[0] < imse["PESQ"]
+
+
+def test_delta_pesq_is_taken_only_on_the_data_the_reported_number_is_on(editable):
+    shutil.copytree(editable / "measured" / "vbdmd-sample", editable / "measured" / "vbdmd-test")
+    for provenance in (editable / "measured" / "vbdmd-test").glob("*.provenance.json"):
+        provenance.write_text(json.dumps({**json.loads(provenance.read_text()), "dataset": "vbdmd-test"}))
+    frame = tables.main_table(editable).frame
+    on_test = frame[(frame["System"] == "imse-vb-3.399") & (frame["Data"] == "VB+DEMAND test (824)")].iloc[0]
+    on_sample = frame[(frame["System"] == "imse-vb-3.399") & (frame["Data"] != "VB+DEMAND test (824)")].iloc[0]
+    assert on_test["Delta PESQ"] == pytest.approx(on_test["PESQ"] - 3.399)
+    assert pandas.isna(on_sample["Delta PESQ"])
+    noisy = frame[(frame["System"] == "noisy") & (frame["Data"] == "VB+DEMAND test (824)")].iloc[0]
+    assert noisy["Delta PESQ"] == pytest.approx(noisy["PESQ"] - 1.97)
+
+
+def _row(text: str, start: str) -> list[str]:
+    """The cells of the first markdown or LaTeX table row that starts with `start`."""
+    line = next(line for line in text.splitlines() if line.lstrip("| ").startswith(start))
+    return [cell.strip() for cell in re.split(r"\||&", line.strip().strip("|").removesuffix("\\\\"))]
+
+
+def test_missing_values_are_empty_cells_in_every_format(results):
+    table = tables.main_table(results)
+    mp_senet = table.frame[table.frame["System"] == "MP-SENet (long)"].iloc[0]
+    assert pandas.isna(mp_senet["SSNR"])  # not reported
+    column = list(table.frame.columns).index("SSNR")
+    for output_format in ("markdown", "latex"):
+        text = tables.render([table], output_format)
+        assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+        assert _row(text, "MP-SENet (long)")[column] == ""
+    csv_row = next(row for row in csv.DictReader(io.StringIO(tables.render([table], "csv")))
+                   if row["System"] == "MP-SENet (long)")
+    assert csv_row["SSNR"] == ""
+
+
+def test_the_best_value_is_marked_only_among_rows_on_the_same_data(results):
+    """A sample's 3.6 is not bold above a reported 3.600 on the test set, nor the other way round."""
+    table = tables.main_table(results)
+    best = tables.best_cells(table)
+    frame = table.frame
+    for data, rows in frame.groupby("Data"):
+        pesq = rows["PESQ"].dropna()
+        if len(pesq) > 1:
+            assert best.loc[rows.index, "PESQ"].tolist() == (rows["PESQ"] == pesq.max()).tolist(), data
+    reported = frame["Origin"] == "reported"
+    assert frame.loc[reported & best["PESQ"], "System"].tolist() == ["MP-SENet (long)"]  # 3.60, the reported top
+    measured_best = frame.loc[~reported & best["PESQ"], "System"].tolist()
+    assert measured_best == ["imse-vb-3.399"]  # the best of the synthetic sample, though below 3.60
+    latex = tables.to_latex(table)
+    assert "\\textbf{3.600}" in latex
+    assert "\\textbf{" + f"{frame.loc[~reported & best['PESQ'], 'PESQ'].iloc[0]:.3f}" + "}" in latex
+
+
+def test_every_footnote_is_pointed_to_from_a_cell_header_or_the_caption(results):
+    for name in ("main", "ablation", "metric-variants", "significance", "complexity"):
+        table = tables.build(name, results)
+        header, rows = tables.layout(table)
+        used = {mark for cell in header + [cell for row in rows for cell in row] for mark in cell.marks}
+        used |= set(tables.caption_marks(table))
+        assert used == {tables.footnote_mark(i) for i in range(len(table.footnotes))}, name
+    main = tables.main_table(results)
+    latex = tables.to_latex(main)
+    assert "reported$^{a}$" in latex and "measured (input)$^{b}$" in latex and "CSIG$^{c}$" in latex
+    markdown = tables.render([main], "markdown")
+    assert "| n [d]" in markdown and "- [d] n: the utterances scored ok" in markdown
 
 
 def test_metric_variants_show_the_inflation(results):
@@ -178,12 +244,44 @@ def test_efficiency_frontier_puts_each_measured_system_at_its_macs_and_mean_pesq
     _, figures = plotted
     _, by_macs = figures["efficiency_frontier.png"].axes
     points = sorted(tuple(offset) for collection in by_macs.collections for offset in collection.get_offsets())
-    # GMACs per second from the dummy complexity.csv: imse 4.67, muse 5.35; trained-imse is an imse
+    # GMACs per second from the dummy complexity.csv: imse 4.67, muse 5.35; trained-imse is left out by default
     expected = sorted((macs, float(np.mean(list(ok_pesq(results, system).values()))))
-                      for system, macs in (("imse-vb-3.399", 4.67), ("muse-vb", 5.35), ("trained-imse", 4.67)))
+                      for system, macs in (("imse-vb-3.399", 4.67), ("muse-vb", 5.35)))
     np.testing.assert_allclose(points, expected, rtol=1e-12)
-    assert sorted(text.get_text() for text in by_macs.texts) == [
-        "imse-vb-3.399 (measured)", "muse-vb (measured)", "trained-imse (measured)"]
+    assert sorted(text.get_text() for text in by_macs.texts) == ["imse-vb-3.399 (measured)", "muse-vb (measured)"]
+    caption = " ".join(text.get_text() for text in figures["efficiency_frontier.png"].texts)
+    assert "smoke-trained models are left out" in caption
+
+
+def test_the_frontier_joins_reported_points_only_and_labels_never_overlap(plotted, results, tmp_path, monkeypatch):
+    _, figures = plotted
+    figure = figures["efficiency_frontier.png"]
+    by_parameters, _ = figure.axes
+    reported = pandas.read_csv(results / "reported.csv").dropna(subset=["pesq", "params_m"])
+    (frontier,) = by_parameters.lines
+    on_frontier = set(zip(frontier.get_xdata(), frontier.get_ydata(), strict=True))
+    assert on_frontier <= set(zip(reported["params_m"], reported["pesq"], strict=True))
+    # by hand from reported.csv: GTCRN (0.05, 2.87) -> IMSE (0.427, 3.399) -> CMGAN (1.83, 3.41) -> MP-SENet ...
+    assert sorted(on_frontier)[:3] == [(0.05, 2.87), (0.427, 3.399), (1.83, 3.41)]
+    boxes_by_axis, figures_with_trained = [], []
+    savefig = matplotlib.figure.Figure.savefig
+
+    def measuring_savefig(figure, *args, **kwargs):  # the label boxes as drawn, before saving resizes the figure
+        figure.canvas.draw()  # places the annotations
+        renderer = figure.canvas.get_renderer()
+        boxes_by_axis.append([[(text.get_text(), matplotlib.text.Text.get_window_extent(text, renderer))
+                               for text in axis.texts] for axis in figure.axes])  # the text alone, no leader line
+        figures_with_trained.append(figure)
+        return savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", measuring_savefig)
+    plots.efficiency_frontier(results, tmp_path, include_trained=True)
+    assert "trained-imse (measured)" in [text.get_text() for text in figures_with_trained[0].axes[1].texts]
+    for boxes in boxes_by_axis[0]:
+        assert len(boxes) > 1
+        for first in range(len(boxes)):
+            for second in range(first + 1, len(boxes)):
+                assert not boxes[first][1].overlaps(boxes[second][1]), (boxes[first], boxes[second])
 
 
 def test_improvement_violins_span_each_systems_per_utterance_gains(plotted, results):
