@@ -1,9 +1,12 @@
 """The per-utterance results table: its columns, its CSV form, and the check that a file is intact.
 
-One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi, status, reason, then
-any optional measures (estoi, pesq_nb), then variant and truncated_samples. Scores are
-rounded to 6 decimals when a row is made, so a table read back summarises exactly as the
-one that was written. NaN is written as "nan".
+One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi (the intrusive suite;
+absent from a reference-free table), status, reason, then the further measures the run
+scored (estoi and si_sdr in every intrusive run since they became default, pesq_nb, the
+DNSMOS columns), then variant and truncated_samples. A table written before estoi and
+si_sdr were default lacks them and still reads. Scores are rounded to 6 decimals when a
+row is made, so a table read back summarises exactly as the one that was written. NaN is
+written as "nan".
 
 This table is for programs (resume, merge, compare, regress): utterance names are written
 verbatim, even one starting with =, +, - or @, so that it round-trips. It is not neutralised
@@ -22,9 +25,11 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.metrics import FAILED, METRICS, OK
+from bench.metrics.dnsmos import MEASURES as DNSMOS_MEASURES
 from imse.atomic import atomic_write_text
 
-OPTIONAL_METRICS = ("estoi", "pesq_nb")
+OPTIONAL_METRICS = ("estoi", "si_sdr", "pesq_nb", *DNSMOS_MEASURES)
+"""Measures after status and reason, in this order, present when the run scored them."""
 DECIMALS = 6
 _KIND = re.compile(r"^([a-z0-9-]+): ")
 
@@ -33,13 +38,19 @@ class TableError(BenchError, ValueError):
     """A results file that is missing, malformed or does not fit the run; the message names it."""
 
 
-def columns(optional: tuple[str, ...] = ()) -> list[str]:
-    """The header of a table with the given optional measures."""
+def columns(optional: tuple[str, ...] = (), intrusive: bool = True) -> list[str]:
+    """The header of a table with the given optional measures; without `intrusive`, no METRICS columns."""
     unknown = set(optional) - set(OPTIONAL_METRICS)
     if unknown:
         raise ValueError(f"unknown optional measures {sorted(unknown)}")
     extra = [name for name in OPTIONAL_METRICS if name in optional]
-    return ["utterance", *METRICS, "status", "reason", *extra, "variant", "truncated_samples"]
+    suite = METRICS if intrusive else ()
+    return ["utterance", *suite, "status", "reason", *extra, "variant", "truncated_samples"]
+
+
+def _expected_header(header: list[str]) -> list[str]:
+    """The header a table with `header`'s measures must have (a reference-free one has no METRICS)."""
+    return columns(tuple(name for name in header if name in OPTIONAL_METRICS), intrusive=METRICS[0] in header)
 
 
 def score_columns(header: list[str]) -> list[str]:
@@ -95,8 +106,7 @@ def has_table_header(path: str | os.PathLike) -> bool:
         header = next(csv.reader([first]))
     except (OSError, UnicodeDecodeError, csv.Error, StopIteration):
         return False
-    optional = tuple(name for name in header if name in OPTIONAL_METRICS)
-    return header == columns(optional)
+    return header == _expected_header(header)
 
 
 def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
@@ -117,9 +127,8 @@ def read_table(path: str | os.PathLike) -> tuple[list[dict], list[str]]:
         header = next(reader)
     except (StopIteration, csv.Error):
         raise TableError(f"{path}: empty or not CSV") from None
-    optional = tuple(name for name in header if name in OPTIONAL_METRICS)
-    if header != columns(optional):
-        raise TableError(f"{path}: header {header} is not a metrics table header {columns(optional)}")
+    if header != _expected_header(header):
+        raise TableError(f"{path}: header {header} is not a metrics table header {_expected_header(header)}")
     scores = score_columns(header)
     rows: list[dict] = []
     seen: set[str] = set()
