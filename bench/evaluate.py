@@ -55,7 +55,16 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from bench.errors import BenchError, report_error  # noqa: E402
-from bench.metrics import DEFAULT_VARIANT, FAILED, METRICS, OK, VARIANTS, MetricFailure, score_pair, wss_scale  # noqa: E402,E501
+from bench.metrics import (  # noqa: E402
+    DEFAULT_VARIANT,
+    FAILED,
+    METRICS,
+    OK,
+    VARIANTS,
+    MetricFailure,
+    score_pair,
+    wss_scale,
+)
 from bench.metrics import dnsmos as dnsmos_metric  # noqa: E402
 from bench.metrics.implementations import implementations  # noqa: E402
 from bench.metrics.statistics import BOOTSTRAP, describe  # noqa: E402
