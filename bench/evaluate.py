@@ -1,9 +1,16 @@
 """Score a directory of enhanced files against their clean references, one row per utterance.
 
     python -m bench.evaluate --clean-dir C --enhanced-dir E --output metrics.csv [--jobs N]
-        [--variant loizou|upstream-float] [--shard K/N] [--strict] [--estoi] [--narrowband-pesq]
+        [--variant loizou|upstream-float] [--shard K/N] [--strict] [--narrowband-pesq] [--dnsmos]
         [--conditions conditions.csv]
+    python -m bench.evaluate --enhanced-dir E --output metrics.csv    (reference-free: DNSMOS only)
     python -m bench.evaluate merge SHARD.csv ... --output metrics.csv
+
+An intrusive run scores PESQ, CSIG, CBAK, COVL, segmental SNR, STOI, ESTOI and SI-SDR;
+--dnsmos adds DNSMOS P.835 SIG/BAK/OVRL and P.808 (the `mos` extra). Without --clean-dir
+the run is reference-free: only DNSMOS, which needs no clean signal, and the summary says
+"reference_free": true. Every summary names the implementation and version of each measure
+("implementations").
 
 Files are paired by stem. The table (see `bench.metrics.table`) and a summary JSON beside it
 (metrics.csv -> metrics.summary.json) are written atomically; the table is also written
@@ -54,7 +61,18 @@ from tqdm import tqdm  # noqa: E402
 
 from bench.conditions import Condition, conditions_of  # noqa: E402
 from bench.errors import BenchError, report_error  # noqa: E402
-from bench.metrics import DEFAULT_VARIANT, FAILED, METRICS, OK, VARIANTS, score_pair, wss_scale  # noqa: E402
+from bench.metrics import (  # noqa: E402
+    DEFAULT_VARIANT,
+    FAILED,
+    METRICS,
+    OK,
+    VARIANTS,
+    MetricFailure,
+    score_pair,
+    wss_scale,
+)
+from bench.metrics import dnsmos as dnsmos_metric  # noqa: E402
+from bench.metrics.implementations import implementations  # noqa: E402
 from bench.metrics.statistics import BOOTSTRAP, describe  # noqa: E402
 from bench.metrics.table import (  # noqa: E402
     TableError,
@@ -66,7 +84,7 @@ from bench.metrics.table import (  # noqa: E402
     score_columns,
     write_table,
 )
-from bench.provenance import package_versions  # noqa: E402
+from bench.provenance import PACKAGES, package_versions  # noqa: E402
 from bench.workers import die_with_parent  # noqa: E402
 from imse.atomic import atomic_write_text  # noqa: E402
 from imse.audio import AudioError, read_audio  # noqa: E402
@@ -94,9 +112,12 @@ class Pair:
     clean: Path | None
     enhanced: Path | None
 
-    def missing(self) -> str | None:
-        """Why the pair cannot be scored as a pair ("no clean file for ..."), or None if both files exist."""
-        if self.clean is None:
+    def missing(self, reference_free: bool = False) -> str | None:
+        """Why the pair cannot be scored ("no clean file for ..."), or None if the files it needs exist.
+
+        A reference-free run needs the enhanced file only.
+        """
+        if self.clean is None and not reference_free:
             return f"no clean file for enhanced {self.enhanced}"
         if self.enhanced is None:
             return f"no enhanced file for clean {self.clean}"
@@ -131,37 +152,53 @@ class Shard:
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """What `evaluate` scores and how: the typed form of `python -m bench.evaluate`'s options."""
+    """What `evaluate` scores and how: the typed form of `python -m bench.evaluate`'s options.
 
-    clean_dir: Path
+    Without `clean_dir` the run is reference-free: DNSMOS only (`dnsmos` must be on).
+    """
+
+    clean_dir: Path | None
     enhanced_dir: Path
     output: Path
     variant: str = DEFAULT_VARIANT
     jobs: int = 1
     shard: Shard | None = None
     strict: bool = False
-    estoi: bool = False
+    dnsmos: bool = False
     narrowband_pesq: bool = False
     quiet: bool = False
     conditions: Path | None = None
     """A conditions file (`bench.conditions`): adds snr_db and noise_type to every row."""
 
     @property
+    def reference_free(self) -> bool:
+        """No clean directory: only measures that need no reference are scored."""
+        return self.clean_dir is None
+
+    @property
     def optional_measures(self) -> tuple[str, ...]:
-        """The optional table columns these options ask for."""
-        wanted = (("estoi", self.estoi), ("pesq_nb", self.narrowband_pesq))
-        return tuple(name for name, on in wanted if on)
+        """The table columns after status and reason that these options ask for."""
+        wanted = (("estoi", not self.reference_free), ("si_sdr", not self.reference_free),
+                  ("pesq_nb", self.narrowband_pesq))
+        chosen = tuple(name for name, on in wanted if on)
+        return chosen + (dnsmos_metric.MEASURES if self.dnsmos else ())
+
+    @property
+    def metric_packages(self) -> tuple[str, ...]:
+        """The packages whose version can move this run's scores: a resume requires the same ones."""
+        return METRIC_PACKAGES + (dnsmos_metric.PACKAGES if self.dnsmos else ())
 
     def argv(self) -> list[str]:
         """The command line that asks for these options, recorded in the summary as the command."""
-        words = ["--clean-dir", str(self.clean_dir), "--enhanced-dir", str(self.enhanced_dir),
-                 "--output", str(self.output), "--variant", self.variant, "--jobs", str(self.jobs)]
+        words = [] if self.clean_dir is None else ["--clean-dir", str(self.clean_dir)]
+        words += ["--enhanced-dir", str(self.enhanced_dir), "--output", str(self.output), "--variant", self.variant,
+                  "--jobs", str(self.jobs)]
         if self.shard is not None:
             words += ["--shard", str(self.shard)]
         if self.conditions is not None:
             words += ["--conditions", str(self.conditions)]
-        flags = (("--strict", self.strict), ("--estoi", self.estoi), ("--narrowband-pesq", self.narrowband_pesq),
-                 ("--quiet", self.quiet))
+        flags = (("--strict", self.strict), ("--dnsmos", self.dnsmos and not self.reference_free),
+                 ("--narrowband-pesq", self.narrowband_pesq), ("--quiet", self.quiet))
         return words + [flag for flag, on in flags if on]
 
 
@@ -177,10 +214,14 @@ def _wav_files(directory: Path) -> dict[str, Path]:
     return files
 
 
-def pair_files(clean_dir: Path, enhanced_dir: Path) -> list[Pair]:
-    """Pairs by stem over the union of both directories, sorted by utterance."""
-    clean = _wav_files(clean_dir)
+def pair_files(clean_dir: Path | None, enhanced_dir: Path) -> list[Pair]:
+    """Pairs by stem over the union of both directories, sorted by utterance; enhanced files alone without clean_dir."""
     enhanced = _wav_files(enhanced_dir)
+    if clean_dir is None:
+        if not enhanced:
+            raise EvaluationError(f"{enhanced_dir}: no .wav files")
+        return [Pair(stem, None, path) for stem, path in sorted(enhanced.items())]
+    clean = _wav_files(clean_dir)
     if not clean:
         raise EvaluationError(f"{clean_dir}: no .wav files")
     return [Pair(stem, clean.get(stem), enhanced.get(stem)) for stem in sorted(set(clean) | set(enhanced))]
@@ -190,23 +231,42 @@ def _failure(kind: str, message: str, variant: str) -> dict:
     return {"status": FAILED, "reason": f"{kind}: {message}", "variant": variant, "truncated_samples": 0}
 
 
-def score_utterance(pair: Pair, variant: str, extended_stoi: bool, narrowband: bool) -> dict:
-    """Score one pair from disk; every problem with the files becomes a failure, not an exception."""
-    missing = pair.missing()
+def score_utterance(pair: Pair, options: ScoringOptions) -> dict:
+    """Score one pair (or, reference-free, one file) from disk; every problem with the files becomes a failure."""
+    variant = options.variant
+    missing = pair.missing(options.reference_free)
     if missing is not None:
         return _failure("missing-pair", missing, variant)
     signals = []
     for path in (pair.clean, pair.enhanced):
         try:
-            signals.append(read_audio(path, SAMPLE_RATE, allow_silent=True).samples)
+            signals.append(None if path is None else read_audio(path, SAMPLE_RATE, allow_silent=True).samples)
         except AudioError as error:
             return _failure(error.kind, str(error), variant)
-    return score_pair(*signals, SAMPLE_RATE, variant, extended_stoi=extended_stoi, narrowband=narrowband)
+    clean, enhanced = signals
+    if clean is None:
+        result = {"status": OK, "reason": "", "failure_kinds": [], "variant": variant, "truncated_samples": 0}
+    else:
+        result = score_pair(clean, enhanced, SAMPLE_RATE, variant, extended_stoi=True,
+                            narrowband=options.narrowband_pesq)
+    if options.dnsmos:
+        _add_dnsmos(result, enhanced)
+    return result
 
 
-def _score_task(task: tuple) -> tuple[str, dict]:
-    pair, variant, extended_stoi, narrowband = task
-    return pair.utterance, score_utterance(pair, variant, extended_stoi, narrowband)
+def _add_dnsmos(result: dict, enhanced) -> None:
+    """DNSMOS of the enhanced signal into `result`; a failure is appended to its reason and fails the row."""
+    try:
+        result.update(dnsmos_metric.dnsmos(enhanced, SAMPLE_RATE))
+    except MetricFailure as failure:
+        result.update(dict.fromkeys(dnsmos_metric.MEASURES, float("nan")), status=FAILED,
+                      reason="; ".join(part for part in (result["reason"], str(failure)) if part),
+                      failure_kinds=[*result["failure_kinds"], failure.kind])
+
+
+def _score_task(task: tuple[Pair, ScoringOptions]) -> tuple[str, dict]:
+    pair, options = task
+    return pair.utterance, score_utterance(pair, options)
 
 
 def utterance_list_digest(utterances: list[str]) -> str:
@@ -235,7 +295,8 @@ def summary_path(output: Path) -> Path:
 
 
 def summarise(rows: list[dict], header: list[str], variant: str, extra: dict) -> dict:
-    """The summary JSON: counts, failures by kind, and n/mean/std/CI per measure over ok rows only.
+    """The summary JSON: counts, failures by kind, n/mean/std/CI per measure over ok rows only, and what
+    computed each measure (implementation and version); reference-free when the table has no METRICS.
 
     Rows are taken in utterance order: the bootstrap resamples positions, so the order in
     which parallel workers finished must not change the interval.
@@ -243,7 +304,9 @@ def summarise(rows: list[dict], header: list[str], variant: str, extra: dict) ->
     rows = sorted(rows, key=lambda row: row["utterance"])
     ok = [row for row in rows if row["status"] == OK]
     failed = [row for row in rows if row["status"] != OK]
-    metrics = {name: describe(np.array([row[name] for row in ok])) for name in score_columns(header)}
+    measures = score_columns(header)
+    metrics = {name: describe(np.array([row[name] for row in ok])) for name in measures}
+    dnsmos_packages = dnsmos_metric.PACKAGES if set(dnsmos_metric.MEASURES) & set(measures) else ()
     return {
         "count": len(rows),
         "ok": len(ok),
@@ -252,11 +315,13 @@ def summarise(rows: list[dict], header: list[str], variant: str, extra: dict) ->
         "failed_utterances": [row["utterance"] for row in failed],
         "truncated": sum(1 for row in rows if row["truncated_samples"] > 0),
         "metrics": metrics,
+        "implementations": implementations(measures),
+        "reference_free": METRICS[0] not in header,
         "averaged_over": "utterances with status ok only; failed ones are never averaged in",
         "bootstrap": BOOTSTRAP,
         "variant": variant,
         "variant_description": VARIANT_DESCRIPTIONS[variant],
-        "versions": package_versions(),
+        "versions": package_versions(PACKAGES + dnsmos_packages),
         **extra,
     }
 
@@ -317,15 +382,15 @@ def conditions_sha256(options: ScoringOptions) -> str | None:
 def resume_key(options: ScoringOptions, pairs: list[Pair], header: list[str]) -> dict:
     """What a table is scored from: directories, each file's size and mtime, variant, columns, metric versions,
     conditions."""
-    versions = package_versions()
+    versions = package_versions(options.metric_packages)
     return {
         "tool": "bench.evaluate",
-        "clean_dir": str(Path(options.clean_dir).resolve()),
+        "clean_dir": None if options.reference_free else str(Path(options.clean_dir).resolve()),
         "enhanced_dir": str(Path(options.enhanced_dir).resolve()),
         "variant": options.variant,
         "conditions_sha256": conditions_sha256(options),
         "columns": header,
-        "versions": {name: versions.get(name) for name in METRIC_PACKAGES},
+        "versions": {name: versions.get(name) for name in options.metric_packages},
         "files": {pair.utterance: [_file_stamp(pair.clean), _file_stamp(pair.enhanced)] for pair in pairs},
     }
 
@@ -337,6 +402,8 @@ def _key_difference(previous: dict, key: dict) -> str:
     old_versions = previous.get("versions") or {}
     differences += [f"{name} {old_versions.get(name)} -> {version}" for name, version in key["versions"].items()
                     if old_versions.get(name) != version]
+    differences += [f"{name} {version} -> not used" for name, version in old_versions.items()
+                    if name not in key["versions"]]
     old_files = previous.get("files") or {}
     changed = sorted(u for u in set(old_files) | set(key["files"]) if old_files.get(u) != key["files"].get(u))
     if changed:
@@ -376,17 +443,23 @@ def _check_options(options: ScoringOptions) -> None:
         wss_scale(options.variant)
     except ValueError as error:
         raise EvaluationError(str(error)) from None
+    if options.reference_free and not options.dnsmos:
+        raise EvaluationError("no clean directory and no DNSMOS: nothing to score; give --clean-dir or --dnsmos")
+    if options.reference_free and options.narrowband_pesq:
+        raise EvaluationError("--narrowband-pesq needs --clean-dir (PESQ compares with the clean signal)")
+    if options.dnsmos:
+        dnsmos_metric.speechmos_dnsmos()  # without the mos extra: refuse now, saying what to install
 
 
 def _pairs_to_score(options: ScoringOptions) -> tuple[list[Pair], list[str]]:
     """The pairs of this run (its shard) and every utterance of the directories (for the shard record)."""
-    pairs = pair_files(Path(options.clean_dir), Path(options.enhanced_dir))
+    pairs = pair_files(None if options.reference_free else Path(options.clean_dir), Path(options.enhanced_dir))
     all_utterances = [pair.utterance for pair in pairs]
     if options.shard:
         pairs = options.shard.select(pairs)
     if options.strict:
         for pair in pairs:
-            missing = pair.missing()
+            missing = pair.missing(options.reference_free)
             if missing is not None:
                 raise EvaluationError(f"--strict: {pair.utterance}: {missing}")
     return pairs, all_utterances
@@ -395,7 +468,7 @@ def _pairs_to_score(options: ScoringOptions) -> tuple[list[Pair], list[str]]:
 def _score_rows(options: ScoringOptions, todo: list[Pair], rows: dict[str, dict], header: list[str],
                 conditions: dict[str, Condition]) -> None:
     """Score `todo` into `rows`, with their `conditions` if any; write the table every few seconds and at the end."""
-    tasks = [(pair, options.variant, options.estoi, options.narrowband_pesq) for pair in todo]
+    tasks = [(pair, options) for pair in todo]
     last_write = time.monotonic()
     progress = tqdm(total=len(tasks), desc="scoring", unit="utt", disable=options.quiet or not tasks)
     try:
@@ -436,7 +509,8 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
     _check_options(options)
     output = Path(options.output)
     check_output(output)
-    header = columns(options.optional_measures, conditions=options.conditions is not None)
+    header = columns(options.optional_measures, conditions=options.conditions is not None,
+                     intrusive=not options.reference_free)
     pairs, all_utterances = _pairs_to_score(options)
     utterances = [pair.utterance for pair in pairs]
     conditions = {} if options.conditions is None else conditions_of(options.conditions, utterances)
@@ -458,7 +532,7 @@ def evaluate(options: ScoringOptions, argv: list[str] | None = None) -> dict:
         header,
         options.variant,
         {
-            "clean_dir": str(options.clean_dir),
+            "clean_dir": None if options.reference_free else str(options.clean_dir),
             "enhanced_dir": str(options.enhanced_dir),
             "sample_rate": SAMPLE_RATE,
             "shard": _shard_record(options.shard, all_utterances),
@@ -557,9 +631,11 @@ def parser() -> argparse.ArgumentParser:
     scoring = argparse.ArgumentParser(
         prog="python -m bench.evaluate",
         description="Score enhanced files against clean ones (" + ", ".join(name.upper() for name in METRICS)
-        + "). 'python -m bench.evaluate merge --help' joins shards.",
+        + ", ESTOI, SI-SDR; DNSMOS with --dnsmos), or without clean ones (DNSMOS only). "
+        "'python -m bench.evaluate merge --help' joins shards.",
     )
-    scoring.add_argument("--clean-dir", type=Path, help="required to score")
+    scoring.add_argument("--clean-dir", type=Path, help=(
+        "clean references; without it the run is reference-free and scores DNSMOS only (the mos extra)"))
     scoring.add_argument("--enhanced-dir", type=Path, help="enhanced (or noisy) .wav files; required to score")
     scoring.add_argument("--output", type=Path, help=(
         "the per-utterance CSV; required to score. An intact table of the same inputs and options is resumed; "
@@ -569,8 +645,9 @@ def parser() -> argparse.ArgumentParser:
     scoring.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     scoring.add_argument("--shard", type=Shard.parse, help="score slice K of N (1-based), e.g. 1/4")
     scoring.add_argument("--strict", action="store_true", help="stop at the first failure")
-    scoring.add_argument("--estoi", action="store_true", help="add an extended STOI column")
     scoring.add_argument("--narrowband-pesq", action="store_true", help="add a P.862 narrowband (8 kHz) column")
+    scoring.add_argument("--dnsmos", action="store_true", help=(
+        f"add DNSMOS P.835 SIG/BAK/OVRL and P.808 columns (the mos extra: {dnsmos_metric.INSTALL})"))
     scoring.add_argument("--quiet", action="store_true", help="no progress bar")
     scoring.add_argument("--conditions", type=Path, help=(
         "a conditions.csv (id,snr_db,noise_type) naming every utterance scored: adds snr_db and noise_type "
@@ -584,21 +661,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _scoring_options(command_line: argparse.ArgumentParser, arguments: argparse.Namespace) -> ScoringOptions:
-    """The typed options of a scoring command line; a missing directory or output is a usage error."""
-    missing = [flag for flag, value in (("--clean-dir", arguments.clean_dir), ("--enhanced-dir",
-               arguments.enhanced_dir), ("--output", arguments.output)) if value is None]
+    """The typed options of a scoring command line; a missing directory or output is a usage error.
+
+    Without --clean-dir DNSMOS is on: it is the one measure a reference-free run can score.
+    """
+    missing = [flag for flag, value in (("--enhanced-dir", arguments.enhanced_dir), ("--output", arguments.output))
+               if value is None]
     if missing:
         command_line.error("the following arguments are required: " + ", ".join(missing))
     return ScoringOptions(
         arguments.clean_dir, arguments.enhanced_dir, arguments.output, arguments.variant, arguments.jobs,
-        arguments.shard, arguments.strict, arguments.estoi, arguments.narrowband_pesq, arguments.quiet,
-        arguments.conditions,
+        arguments.shard, arguments.strict, arguments.dnsmos or arguments.clean_dir is None,
+        arguments.narrowband_pesq, arguments.quiet, arguments.conditions,
     )
 
 
 def closing_line(output: Path, summary: dict) -> str:
     """One line on a finished table: counts, variant and the mean of each measure."""
-    means = "  ".join(f"{name.upper()} {summary['metrics'][name]['mean']:.3f}" for name in METRICS)
+    means = "  ".join(f"{name.upper()} {statistics['mean']:.3f}" for name, statistics in summary["metrics"].items())
     return (f"{output}: {summary['ok']} ok, {summary['failures']} failed, {summary['truncated']} truncated "
             f"[{summary['variant']}]  {means}")
 

@@ -133,13 +133,15 @@ def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant
     """Score with bench.evaluate, then publish to results/measured/<test set>/<system>.<variant>.csv.
 
     Scoring happens in `scratch`, a directory keyed like the enhanced audio (by weights and
-    code), where it resumes safely; only complete tables and summaries reach results/.
+    code), where it resumes safely; only complete tables and summaries reach results/. DNSMOS
+    (the `mos` extra) is scored with the default variant only: it does not depend on the
+    composite variant, and it costs more than the rest of the suite.
     """
     from bench.evaluate import ScoringOptions, evaluate, summary_path
 
     scratch = scratch / f"{variant}.csv"
     evaluate(ScoringOptions(test_set.clean, enhanced, scratch, variant, jobs, quiet=True,
-                            conditions=test_set.conditions))
+                            conditions=test_set.conditions, dnsmos=variant == DEFAULT_VARIANT))
     output = measured_table(results, test_set.name, system, variant)
     for source, target in ((scratch, output), (summary_path(scratch), summary_path(output))):
         atomic_write_text(target, source.read_text())

@@ -3,8 +3,10 @@
     python -m bench.regress [--check NAME ...] [--limit N] [--update]
 
 Each check enhances a test set with some weights (the authors' bundles, or a fresh smoke
-training run), scores it with the `loizou` variant, and compares every utterance's every
-metric with the baseline, within a tolerance set per metric. Any change to a model, the
+training run), scores it with the `loizou` variant (DNSMOS included, the `mos` extra), and
+compares every utterance's every metric with the baseline, within a tolerance set per
+metric; ESTOI, SI-SDR and DNSMOS only where the baseline holds them (one written before
+they were scored checks the six of the papers). Any change to a model, the
 DSP, a metric or the training code that moves a number fails, with a readable diff, until
 the baseline is rewritten on purpose with --update. Nothing is cached between runs: the
 audio is enhanced afresh in a temporary directory every time, on one torch thread.
@@ -27,16 +29,23 @@ import torch
 from bench import pipeline
 from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT, FAILED, METRICS, OK
+from bench.metrics.dnsmos import MEASURES as DNSMOS_MEASURES
 from bench.metrics.table import read_table
 from imse.atomic import atomic_write_text
 from imse.loading import load_model
 
 BASELINES = Path("results") / "baselines"
 
-OFFICIAL_TOLERANCES = {"pesq": 2e-3, "csig": 5e-3, "cbak": 5e-3, "covl": 5e-3, "ssnr": 2e-2, "stoi": 1e-3}
-"""Inference of fixed weights is deterministic on a CPU; these allow for other CPUs' float rounding only."""
+NEWER_MEASURES = ("estoi", "si_sdr", *DNSMOS_MEASURES)
+"""Compared where a baseline holds them: one written before they were scored checks METRICS only."""
 
-TRAINED_TOLERANCES = {"pesq": 0.05, "csig": 0.08, "cbak": 0.08, "covl": 0.08, "ssnr": 0.3, "stoi": 0.01}
+OFFICIAL_TOLERANCES = {"pesq": 2e-3, "csig": 5e-3, "cbak": 5e-3, "covl": 5e-3, "ssnr": 2e-2, "stoi": 1e-3,
+                       "estoi": 1e-3, "si_sdr": 1e-2, **dict.fromkeys(DNSMOS_MEASURES, 5e-3)}
+"""Inference of fixed weights is deterministic on a CPU; these allow for other CPUs' float rounding only
+(DNSMOS: onnxruntime's kernels differ between instruction sets)."""
+
+TRAINED_TOLERANCES = {"pesq": 0.05, "csig": 0.08, "cbak": 0.08, "covl": 0.08, "ssnr": 0.3, "stoi": 0.01,
+                      "estoi": 0.01, "si_sdr": 0.3, **dict.fromkeys(DNSMOS_MEASURES, 0.08)}
 """A smoke run is bit-reproducible on one machine; on another CPU, rounding compounds over its steps."""
 
 
@@ -90,7 +99,8 @@ def _test_set(name: str, work: Path, limit: int | None) -> pipeline.TestSet:
 
 
 def measure(check: Check, work: Path, limit: int | None = None) -> dict[str, dict]:
-    """Fresh per-utterance loizou metrics of one check: utterance -> {metric: value, status}."""
+    """Fresh per-utterance loizou measures of one check (METRICS and those of NEWER_MEASURES scored):
+    utterance -> {measure: value, status}."""
     test_set = _test_set(check.test_set, work, limit)
     weights = check.weights
     if weights.startswith("train:"):
@@ -99,8 +109,9 @@ def measure(check: Check, work: Path, limit: int | None = None) -> dict[str, dic
     enhanced = pipeline.enhance_test_set(loaded, test_set, work)
     table = pipeline.score(test_set, enhanced, work / "results", check.name, DEFAULT_VARIANT,
                            work / "scores" / check.name)
-    rows, _ = read_table(table)
-    return {row["utterance"]: {"status": row["status"], **{m: row[m] for m in METRICS}} for row in rows}
+    rows, header = read_table(table)
+    measures = [m for m in (*METRICS, *NEWER_MEASURES) if m in header]
+    return {row["utterance"]: {"status": row["status"], **{m: row[m] for m in measures}} for row in rows}
 
 
 def compare(check: Check, baseline: dict, fresh: dict[str, dict], complete: bool = True) -> list[str]:
@@ -122,7 +133,7 @@ def compare(check: Check, baseline: dict, fresh: dict[str, dict], complete: bool
         if values["status"] != before["status"]:
             problems.append(f"{check.name} {utterance}: status {before['status']} -> {values['status']}")
             continue
-        for metric in METRICS:
+        for metric in (*METRICS, *(m for m in NEWER_MEASURES if m in before and m in values)):
             old, new = before[metric], values[metric]
             if old is None or new != new:  # failed rows carry NaN/None: the status check covers them
                 continue
@@ -141,7 +152,8 @@ def _utterance_problem(values) -> str | None:
         return "not a JSON object"
     if values.get("status") not in (OK, FAILED):
         return f"status {values.get('status')!r} is neither {OK!r} nor {FAILED!r}"
-    for metric in METRICS if values["status"] == OK else ():
+    newer = [metric for metric in NEWER_MEASURES if metric in values]
+    for metric in (*METRICS, *newer) if values["status"] == OK else ():
         if not _finite(values.get(metric)):
             return f"status ok but {metric} is not a finite number ({values.get(metric)!r})"
     return None
@@ -158,12 +170,13 @@ def baseline_problem(check: Check, document) -> str | None:
     tolerances = document.get("tolerances")
     if not isinstance(tolerances, dict):
         return "no tolerances"
-    for metric in METRICS:
-        if not _finite(tolerances.get(metric)) or tolerances[metric] < 0:
-            return f"no tolerance for {metric} (a finite number >= 0)"
     utterances = document.get("utterances")
     if not isinstance(utterances, dict) or not utterances:
         return "no utterances"
+    held = {metric for values in utterances.values() if isinstance(values, dict) for metric in values}
+    for metric in (*METRICS, *(m for m in NEWER_MEASURES if m in held)):
+        if not _finite(tolerances.get(metric)) or tolerances[metric] < 0:
+            return f"no tolerance for {metric} (a finite number >= 0)"
     for utterance, values in utterances.items():
         problem = _utterance_problem(values)
         if problem is not None:
@@ -189,12 +202,14 @@ def load_baseline(check: Check, path: Path) -> dict:
 def baseline_document(check: Check, fresh: dict[str, dict]) -> dict:
     """The baseline JSON of a check: its settings, the versions, and every utterance's metrics (NaN as null)."""
     from bench.cpu_kernels import instruction_set
-    from bench.provenance import package_versions
+    from bench.metrics.dnsmos import PACKAGES as DNSMOS_PACKAGES
+    from bench.provenance import PACKAGES, package_versions
 
     return {
         "check": check.name, "weights": check.weights, "test_set": check.test_set, "variant": DEFAULT_VARIANT,
         "seed": SEED if check.weights.startswith("train:") else None, "tolerances": check.tolerances,
-        "source": "measured by python -m bench.regress --update", "versions": package_versions(),
+        "source": "measured by python -m bench.regress --update",
+        "versions": package_versions(PACKAGES + DNSMOS_PACKAGES),
         "cpu_instruction_set": instruction_set(),
         "utterances": {u: {k: (None if isinstance(v, float) and v != v else v) for k, v in values.items()}
                        for u, values in sorted(fresh.items())},

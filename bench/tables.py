@@ -47,7 +47,13 @@ TABLES = ("main", "ablation", "complexity", "scaling", "metric-variants", "signi
 MEASURED_FILES = {"complexity": "complexity.csv", "scaling": "complexity_scaling.csv"}
 """Tables that need a file of `bench.complexity`; left out, with a note, when it is absent."""
 ABLATION_MODELS = ("imse", "imse-de", "imse-taylor", "muse")
-HIGHER_IS_BETTER = {*METRIC_LABELS.values()}
+MEASURE_LABELS = {**METRIC_LABELS, "estoi": "ESTOI", "si_sdr": "SI-SDR", "pesq_nb": "PESQ NB",
+                  "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL",
+                  "dnsmos_p808": "DNSMOS P.808"}
+"""Every per-utterance measure of bench.evaluate, as the tables name it (significance.json may hold any)."""
+NEWER_LABELS = {name: MEASURE_LABELS[name] for name in ("si_sdr", "dnsmos_ovrl")}
+"""Measures of the main table's measured rows, where their summaries have them (the papers report neither)."""
+HIGHER_IS_BETTER = {*MEASURE_LABELS.values()}
 LOWER_IS_BETTER = {"Params (M)", "Params", "Params, paper convention", "GMACs / 1 s", "GMACs / segment",
                    "Peak memory (MiB)", "GPU forward, segment (ms)"}
 """Besides these, every "RTF ..." column of the complexity table."""
@@ -264,7 +270,8 @@ def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         row = {"System": measured.system, "Origin": f"measured ({measured.origin})",
                "Data": _dataset_label(measured.dataset), "n": measured.sample(),
                "Params (M)": parameters.get(measured.provenance.get("model")),
-               **{METRIC_LABELS[m]: measured.mean(m) for m in METRICS}}
+               **{METRIC_LABELS[m]: measured.mean(m) for m in METRICS},
+               **{label: measured.mean(m) for m, label in NEWER_LABELS.items() if measured.mean(m) is not None}}
         like_with_like = measured.dataset == REPORTED_DATASET  # the data the reported number is on
         if like_with_like and reported_row is not None and pandas.notna(reported_row.pesq) and measured.mean("pesq"):
             row["Delta PESQ"] = measured.mean("pesq") - reported_row.pesq
@@ -281,6 +288,9 @@ def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         ("n: the utterances scored ok, over which every measured mean is taken; failed ones are counted, never "
          "averaged in.", ("n",)),
     ]
+    notes.append(("SI-SDR (dB, Le Roux 2019) and DNSMOS OVRL (P.835 model of the DNS Challenge) are measured only; "
+                  "the papers report neither. Each summary names every measure's implementation and version; a row "
+                  "scored before they existed leaves them empty.", tuple(NEWER_LABELS.values())))
     return annotated("main", pandas.DataFrame(rows), "Reported and measured results on VoiceBank+DEMAND", notes)
 
 
@@ -468,13 +478,13 @@ def significance_table(results: Path) -> Table:
     comparisons = _significance(results / "significance.json")
     rows = []
     for comparison in comparisons:
-        for metric in METRICS:
+        for metric in MEASURE_LABELS:
             statistics = comparison["metrics"].get(metric)
             if statistics is None:
                 continue
             low, high = statistics["ci95"]
             rows.append({"A": comparison["system_a"], "B": comparison["system_b"],
-                         "Data": _dataset_label(comparison["dataset"]), "Metric": METRIC_LABELS[metric],
+                         "Data": _dataset_label(comparison["dataset"]), "Metric": MEASURE_LABELS[metric],
                          "Mean A - B": statistics["mean_difference"], "95% CI low": low, "95% CI high": high,
                          "Wilcoxon p": statistics.get("wilcoxon_p"), "n": comparison["paired_utterances"]})
     footnotes = ["Paired over utterances scored ok for both systems: mean difference, 95% paired bootstrap CI "
@@ -587,7 +597,7 @@ def _comparison_problem(comparison) -> str | None:
         return "metrics is not an object"
     for metric, statistics in comparison["metrics"].items():
         ci95 = statistics.get("ci95") if isinstance(statistics, dict) else None
-        if metric not in METRIC_LABELS or not isinstance(ci95, list) or len(ci95) != 2 \
+        if metric not in MEASURE_LABELS or not isinstance(ci95, list) or len(ci95) != 2 \
                 or "mean_difference" not in statistics:
             return f"metrics.{metric} is not a paired comparison (mean_difference, ci95 [low, high])"
     return None
@@ -627,7 +637,8 @@ def build(name: str, results: Path, variant: str = DEFAULT_VARIANT) -> Table:
 def _precision(column: str) -> str:
     if column in {"Params", "Params, paper convention"}:  # whole counts
         return "{:,.0f}"
-    if column in {"SSNR", "Params, paper convention (M)", "Peak memory (MiB)"} or column.endswith("(%)"):
+    two_decimals = {"SSNR", "SI-SDR", "Params, paper convention (M)", "Peak memory (MiB)"}
+    if column in two_decimals or column.endswith("(%)"):
         return "{:.2f}"
     if column in {"n", "Seconds"}:
         return "{:.0f}"

@@ -87,7 +87,7 @@ def test_table_has_the_issue_columns_and_one_sorted_row_per_utterance(scored):
     _, _, output = scored
     with output.open() as stream:
         header = next(csv.reader(stream))
-    assert header == [*ISSUE_COLUMNS, "variant", "truncated_samples"]
+    assert header == [*ISSUE_COLUMNS, "estoi", "si_sdr", "variant", "truncated_samples"]
     rows, _ = read_table(output)
     assert [row["utterance"] for row in rows] == [f"u{index:02d}" for index in range(1, 12)]
     assert {row["variant"] for row in rows} == {"loizou"}
@@ -263,16 +263,16 @@ def test_shards_merge_to_the_full_table_and_refuse_gaps_and_doubles(scored, tmp_
 def test_optional_columns_and_resume_with_other_options(tmp_path, capsys):
     clean_dir, enhanced_dir = make_dirs(tmp_path, failures=False)
     output = tmp_path / "extra.csv"
-    assert run(clean_dir, enhanced_dir, output, "--estoi", "--narrowband-pesq") == 0
+    assert run(clean_dir, enhanced_dir, output, "--narrowband-pesq") == 0
     rows, header = read_table(output)
-    assert header == [*ISSUE_COLUMNS, "estoi", "pesq_nb", "variant", "truncated_samples"]
+    assert header == [*ISSUE_COLUMNS, "estoi", "si_sdr", "pesq_nb", "variant", "truncated_samples"]
     assert all(0 < row["estoi"] < 1 and 1 <= row["pesq_nb"] <= 4.55 for row in rows)
     summary = json.loads(evaluate.summary_path(output).read_text())
     assert summary["metrics"]["estoi"]["n"] == 3 and summary["metrics"]["pesq_nb"]["n"] == 3
     capsys.readouterr()
     assert run(clean_dir, enhanced_dir, output) == 0  # same file, other columns: scored again, not mixed
     assert "columns" in capsys.readouterr().err
-    assert read_table(output)[1] == [*ISSUE_COLUMNS, "variant", "truncated_samples"]
+    assert read_table(output)[1] == [*ISSUE_COLUMNS, "estoi", "si_sdr", "variant", "truncated_samples"]
 
 
 def test_bad_arguments(tmp_path, capsys):
@@ -324,7 +324,7 @@ def test_scoring_options_stand_for_the_command_line_that_asks_for_them():
     assert options.argv() == ["--clean-dir", "c", "--enhanced-dir", "e", "--output", "o.csv",
                               "--variant", "upstream-float", "--jobs", "2", "--quiet"]
     every = evaluate.ScoringOptions(Path("c"), Path("e"), Path("o.csv"), "loizou", 3, evaluate.Shard(2, 4),
-                                    strict=True, estoi=True, narrowband_pesq=True, quiet=True)
+                                    strict=True, dnsmos=True, narrowband_pesq=True, quiet=True)
     for wanted in (options, every):
         parser = evaluate.parser()
         assert evaluate._scoring_options(parser, parser.parse_args(wanted.argv())) == wanted
@@ -341,4 +341,5 @@ def test_audio_errors_are_classified_by_their_kind_not_their_wording(tmp_path):
     write_wav(tmp_path / "clean" / "u.wav", speech_like(seconds=1.0))
     write_stereo_wav(tmp_path / "enhanced" / "u.wav", speech_like(seconds=1.0))
     pair = evaluate.Pair("u", tmp_path / "clean" / "u.wav", tmp_path / "enhanced" / "u.wav")
-    assert evaluate.score_utterance(pair, "loizou", False, False)["reason"].startswith("multi-channel: ")
+    options = evaluate.ScoringOptions(tmp_path / "clean", tmp_path / "enhanced", tmp_path / "o.csv")
+    assert evaluate.score_utterance(pair, options)["reason"].startswith("multi-channel: ")

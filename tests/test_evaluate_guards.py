@@ -110,7 +110,7 @@ def test_a_changed_file_or_metric_version_is_scored_again(tmp_path, capsys, monk
     assert run(clean_dir, enhanced_dir, output) == 0  # unchanged: resumed, nothing scored
     assert "resuming: 2 utterances already scored" in capsys.readouterr().err
     versions = evaluate.package_versions()
-    monkeypatch.setattr(evaluate, "package_versions", lambda: {**versions, "pesq": "9.9"})
+    monkeypatch.setattr(evaluate, "package_versions", lambda *_: {**versions, "pesq": "9.9"})
     assert run(clean_dir, enhanced_dir, output) == 0
     assert "pesq" in capsys.readouterr().err.split("scoring every utterance again")[0]
 

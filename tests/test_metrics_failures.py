@@ -112,3 +112,12 @@ def test_digital_silence_in_the_estimate_keeps_the_composite_defined(pair):
     assert result["status"] == "ok", result["reason"]
     assert all(math.isfinite(result[name]) for name in METRICS)
     assert result["csig"] < score_pair(clean, noisy)["csig"]
+
+
+@pytest.mark.parametrize("silent", ["clean", "enhanced"])
+def test_estoi_of_an_all_zero_signal_is_a_failure_not_pystoi_s_random_number(pair, silent):
+    signals = dict(zip(("clean", "enhanced"), pair, strict=True))
+    signals[silent] = np.zeros_like(signals[silent])
+    with pytest.raises(MetricFailure) as caught:
+        stoi(signals["clean"], signals["enhanced"], 16_000, extended=True)
+    assert caught.value.kind == f"estoi-silent-{silent}"

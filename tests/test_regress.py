@@ -108,3 +108,34 @@ def test_a_truncated_or_missing_baseline_is_refused_before_anything_is_measured(
     assert regress.main(["--check", other, CHECK.name, "--baselines", str(path.parent)]) == 2
     error = capsys.readouterr().err
     assert "no baseline" in error and "--update" in error and measured == []
+
+
+NEWER = {"estoi": 0.8, "si_sdr": 12.0, "dnsmos_sig": 3.5, "dnsmos_bak": 4.0, "dnsmos_ovrl": 3.2, "dnsmos_p808": 3.6}
+
+
+def test_newer_measures_are_compared_where_the_baseline_holds_them():
+    classic = {"status": "ok", **dict.fromkeys(regress.METRICS, 1.0)}
+    fresh = {"a": {**classic, **NEWER, "si_sdr": 12.5, "dnsmos_ovrl": 3.2 + 0.004}}
+    older = {"tolerances": CHECK.tolerances, "utterances": {"a": dict(classic)}}
+    assert regress.compare(CHECK, older, fresh) == []  # a baseline from before them checks the six
+    newer = {"tolerances": CHECK.tolerances, "utterances": {"a": {**classic, **NEWER}}}
+    problems = regress.compare(CHECK, newer, fresh)
+    assert problems == ["imse-vb-3.399@vbdmd-sample a si_sdr: 12.0000 -> 12.5000 (moved +0.5000, tolerance 0.01)"]
+
+
+def test_every_newer_measure_has_an_explicit_tolerance_in_every_check():
+    for check in regress.CHECKS:
+        assert set(regress.NEWER_MEASURES) <= set(check.tolerances), check.name
+
+
+def test_a_baseline_holding_a_newer_measure_needs_its_tolerance(baselines, capsys):
+    import json
+
+    path, measured = baselines
+    document = json.loads(path.read_text())
+    for values in document["utterances"].values():
+        values["dnsmos_ovrl"] = 3.0
+    document["tolerances"].pop("dnsmos_ovrl", None)
+    path.write_text(json.dumps(document))
+    assert regress.main(["--check", CHECK.name, "--baselines", str(path.parent)]) == 2
+    assert "no tolerance for dnsmos_ovrl" in capsys.readouterr().err and measured == []

@@ -109,6 +109,30 @@ def test_every_footnote_is_pointed_to_from_a_cell_header_or_the_caption(results)
     assert "| n [d]" in markdown and "- [d] n: the utterances scored ok" in markdown
 
 
+def test_measured_rows_carry_si_sdr_and_dnsmos_ovrl_and_reported_rows_leave_them_empty(results):
+    frame = tables.main_table(results).frame
+    for system in ("noisy", "imse-vb-3.399", "muse-vb"):
+        summary = json.loads(_summary(results, system).read_text())
+        row = frame[frame["System"] == system].iloc[0]
+        assert row["SI-SDR"] == summary["metrics"]["si_sdr"]["mean"]
+        assert row["DNSMOS OVRL"] == summary["metrics"]["dnsmos_ovrl"]["mean"]
+    assert frame[frame["Origin"] == "reported"][["SI-SDR", "DNSMOS OVRL"]].isna().all().all()
+    assert frame[frame["System"] == "noisy"]["SI-SDR"].iloc[0] < frame[frame["System"] == "imse-vb-3.399"][
+        "SI-SDR"].iloc[0]  # the synthetic "better" output has less noise than the input
+
+
+def test_summaries_from_before_si_sdr_and_dnsmos_still_render(editable):
+    for summary_file in (editable / "measured").glob("*/*.summary.json"):
+        summary = json.loads(summary_file.read_text())
+        for name in ("estoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"):
+            summary["metrics"].pop(name, None)
+        summary_file.write_text(json.dumps(summary))
+    main = tables.main_table(editable)
+    assert "SI-SDR" not in main.frame.columns and "DNSMOS OVRL" not in main.frame.columns
+    for output_format in tables.FORMATS:
+        assert "noisy" in tables.render([main], output_format)
+
+
 def test_metric_variants_show_the_inflation(results):
     frame = tables.metric_variants_table(results).frame
     assert len(frame) == 4  # noisy and three systems
@@ -120,6 +144,7 @@ def test_significance_compares_the_official_systems(results):
     pesq = frame[(frame["A"] == "imse-vb-3.399") & (frame["B"] == "muse-vb") & (frame["Metric"] == "PESQ")].iloc[0]
     assert pesq["n"] == MIN_SAMPLE and pesq["Mean A - B"] > 0
     assert pesq["95% CI low"] <= pesq["Mean A - B"] <= pesq["95% CI high"]
+    assert {"ESTOI", "SI-SDR", "DNSMOS OVRL", "DNSMOS P.808"} <= set(frame["Metric"])  # the newer measures too
 
 
 def test_latex_is_booktabs_with_bold_best_and_compiles(results, tmp_path):

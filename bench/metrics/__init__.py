@@ -1,4 +1,4 @@
-"""The metric suite behind every number in the tables: PESQ, STOI, segmental SNR, CSIG/CBAK/COVL.
+"""The metric suite behind every number in the tables: PESQ, STOI, segmental SNR, CSIG/CBAK/COVL, SI-SDR.
 
 `score_pair` scores one clean/enhanced pair and never raises for a bad pair: a measure that
 fails gives NaN, status "failed" and a reason. The composite variant is a name from
@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.metrics.composite import DEFAULT_VARIANT, VARIANTS, composite_measures, segmental_snr, wss_scale
 from bench.metrics.pesq_stoi import MetricFailure, narrowband_pesq, stoi, wideband_pesq
+from bench.metrics.si_sdr import si_sdr
 from imse.frontend import SAMPLE_RATE
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "wss_scale",
 ]
 
-#: The per-utterance measures, in the order of the output columns.
+#: The paper's six per-utterance measures (the 2008 suite), in the order of the output columns.
 METRICS = ("pesq", "csig", "cbak", "covl", "ssnr", "stoi")
 OK = "ok"
 FAILED = "failed"
@@ -83,8 +84,8 @@ def score_pair(
 ) -> dict:
     """All measures of one pair of [-1, 1] waveforms.
 
-    Returns a dict with pesq, csig, cbak, covl, ssnr, stoi (floats, NaN where a measure
-    failed), status ("ok" or "failed"), reason ("" or "kind: detail; ..."), failure_kinds
+    Returns a dict with pesq, csig, cbak, covl, ssnr, stoi and si_sdr (floats, NaN where a
+    measure failed), status ("ok" or "failed"), reason ("" or "kind: detail; ..."), failure_kinds
     (the kinds, for counting), variant, and truncated_samples (how many samples a length
     mismatch cut from the longer signal; 0 if none). With `extended_stoi` an "estoi" entry
     is added, with `narrowband` a "pesq_nb" entry (P.862 at 8 kHz).
@@ -110,6 +111,7 @@ def score_pair(
     result["pesq"] = _attempt(failures, wideband_pesq, clean, enhanced, sample_rate)
     result.update(_composite_and_snr(clean + eps, enhanced + eps, sample_rate, result["pesq"], variant, failures))
     result["stoi"] = _attempt(failures, stoi, clean, enhanced, sample_rate)
+    result["si_sdr"] = _attempt(failures, si_sdr, clean, enhanced)
     if extended_stoi:
         result["estoi"] = _attempt(failures, stoi, clean, enhanced, sample_rate, extended=True)
     if narrowband:

@@ -77,9 +77,14 @@ def stoi(clean: np.ndarray, enhanced: np.ndarray, sample_rate: int, extended: bo
     """STOI (Taal et al. 2011) or, with `extended`, ESTOI (Jensen & Taal 2016), through pystoi.
 
     pystoi returns 1e-5 with a warning when too few frames are left after removing silence;
-    that, and a NaN, are failures here.
+    that, and a NaN, are failures here. So is ESTOI of an all-zero signal: pystoi's ESTOI
+    normalisation adds tiny random noise, which then decides the score (it differs from call
+    to call).
     """
     name = "estoi" if extended else "stoi"
+    for signal, which in ((clean, "clean"), (enhanced, "enhanced")):
+        if extended and not np.any(signal):
+            raise MetricFailure(f"estoi-silent-{which}", f"the {which} signal is all zeros: ESTOI is undefined")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = float(pystoi_stoi(clean, enhanced, sample_rate, extended=extended))

@@ -1,11 +1,13 @@
 """The per-utterance results table: its columns, its CSV form, and the check that a file is intact.
 
-One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi, status, reason, then
-any optional measures (estoi, pesq_nb), then variant and truncated_samples, then, when the
-run was given the utterances' conditions (`bench.conditions`), snr_db and noise_type:
-what the utterance was mixed at, never averaged. Scores are
-rounded to 6 decimals when a row is made, so a table read back summarises exactly as the
-one that was written. NaN is written as "nan".
+One row per utterance: utterance, pesq, csig, cbak, covl, ssnr, stoi (the intrusive suite;
+absent from a reference-free table), status, reason, then the further measures the run
+scored (estoi and si_sdr in every intrusive run since they became default, pesq_nb, the
+DNSMOS columns), then variant and truncated_samples, then, when the run was given the
+utterances' conditions (`bench.conditions`), snr_db and noise_type: what the utterance was
+mixed at, never averaged. A table written before estoi and si_sdr were default lacks them
+and still reads. Scores are rounded to 6 decimals when a row is made, so a table read back
+summarises exactly as the one that was written. NaN is written as "nan".
 
 This table is for programs (resume, merge, compare, regress): utterance names are written
 verbatim, even one starting with =, +, - or @, so that it round-trips. It is not neutralised
@@ -25,9 +27,11 @@ from pathlib import Path
 from bench.conditions import Condition
 from bench.errors import BenchError
 from bench.metrics import FAILED, METRICS, OK
+from bench.metrics.dnsmos import MEASURES as DNSMOS_MEASURES
 from imse.atomic import atomic_write_text
 
-OPTIONAL_METRICS = ("estoi", "pesq_nb")
+OPTIONAL_METRICS = ("estoi", "si_sdr", "pesq_nb", *DNSMOS_MEASURES)
+"""Measures after status and reason, in this order, present when the run scored them."""
 CONDITION_COLUMNS = ("snr_db", "noise_type")
 """How each utterance was mixed (`bench.conditions`): columns of a table scored with conditions, never scores."""
 DECIMALS = 6
@@ -38,14 +42,16 @@ class TableError(BenchError, ValueError):
     """A results file that is missing, malformed or does not fit the run; the message names it."""
 
 
-def columns(optional: tuple[str, ...] = (), conditions: bool = False) -> list[str]:
-    """The header of a table with the given optional measures, and the condition columns if asked."""
+def columns(optional: tuple[str, ...] = (), conditions: bool = False, intrusive: bool = True) -> list[str]:
+    """The header of a table with the given optional measures, the condition columns if asked, and without
+    `intrusive` no METRICS columns (a reference-free table)."""
     unknown = set(optional) - set(OPTIONAL_METRICS)
     if unknown:
         raise ValueError(f"unknown optional measures {sorted(unknown)}")
     extra = [name for name in OPTIONAL_METRICS if name in optional]
     described = list(CONDITION_COLUMNS) if conditions else []
-    return ["utterance", *METRICS, "status", "reason", *extra, "variant", "truncated_samples", *described]
+    suite = METRICS if intrusive else ()
+    return ["utterance", *suite, "status", "reason", *extra, "variant", "truncated_samples", *described]
 
 
 def has_conditions(header: list[str]) -> bool:
@@ -54,8 +60,10 @@ def has_conditions(header: list[str]) -> bool:
 
 
 def _expected_header(header: list[str]) -> list[str]:
-    """The header a table with `header`'s optional measures and condition columns must have."""
-    return columns(tuple(name for name in header if name in OPTIONAL_METRICS), has_conditions(header))
+    """The header a table with `header`'s measures and condition columns must have (a reference-free one has
+    no METRICS)."""
+    return columns(tuple(name for name in header if name in OPTIONAL_METRICS), has_conditions(header),
+                   intrusive=METRICS[0] in header)
 
 
 def score_columns(header: list[str]) -> list[str]:
