@@ -90,7 +90,7 @@ def test_evaluate_writes_each_utterances_condition_and_resumes_only_with_the_sam
     rows = {row["utterance"]: row for row in read_table(output)[0]}
     assert {u: (row["snr_db"], row["noise_type"]) for u, row in rows.items()} == {
         "p232_001": (2.5, "living"), "p232_002": (-5.0, "cafe, busy")}
-    assert set(summary["metrics"]) == {"pesq", "csig", "cbak", "covl", "ssnr", "stoi"}  # never averaged
+    assert {"snr_db", "noise_type"}.isdisjoint(summary["metrics"]) and "pesq" in summary["metrics"]  # never averaged
     assert summary["conditions"]["file"] == str(conditions)
     record = json.loads(evaluate.resume_key_path(output).read_text())
     assert record["conditions_sha256"] == summary["conditions"]["sha256"]
