@@ -16,6 +16,8 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     """Installed versions of the packages behind our numbers ('absent' when not installed)."""
     versions = {"python": platform.python_version()}
     for name in packages:
+        if name in versions:  # "python", which is no distribution
+            continue
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

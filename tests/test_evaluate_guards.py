@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 
 import numpy as np
@@ -161,3 +162,10 @@ def test_a_table_that_is_not_csv_is_refused_so_no_two_tables_share_a_summary(tmp
     clean_dir, enhanced_dir = two_pairs(tmp_path)
     assert run(clean_dir, enhanced_dir, tmp_path / "m.tsv") == 2
     assert "give it a .csv name" in capsys.readouterr().err
+
+
+def test_the_resume_key_records_the_python_version(tmp_path):
+    """"python" is in the metric packages but is no distribution: the key must hold its version, not "absent"."""
+    options = evaluate.ScoringOptions(tmp_path, tmp_path, tmp_path / "m.csv")
+    key = evaluate.resume_key(options, [], evaluate.columns())
+    assert key["versions"]["python"] == platform.python_version()
