@@ -6,11 +6,18 @@ segmenting stay in `imse.enhance`, shared with the torch backend. A model with a
 (the U-Nets: 30,700 samples, 308 frames) is exported at that one length, which is all its
 segmented inference runs; a model without one (GTCRN) takes any number of frames.
 
+Every export is checked before it is written: onnxruntime must give the torch network's
+waveform (through `synthesise`) within `WAVEFORM_TOLERANCE` on the example input, and, for a
+graph that takes any length, on a second length; a graph that does not is refused (ExportError),
+never written. GTCRN is refused so today: torch 2.13's TorchScript exporter traces its
+grouped GRUs and cached convolutions to a graph that is 1e-3 off.
+
 MALA's rotary tables are computed in the graph (`imse.mala`), not stored: the file is the
 weights plus the graph's structure (IMSE: about 3.4 MB for 1.7 MB of weights).
 
-The exported file of a checkpoint is cached beside the checkpoints ($IMSE_CHECKPOINT_DIR/onnx),
-named by the checkpoint's SHA-256 and `EXPORT_VERSION`, and built on first use.
+The exported file of a checkpoint is cached in $IMSE_EXPORT_DIR, else the user cache
+(~/.cache/imse/onnx), named by the checkpoint's SHA-256 and `EXPORT_VERSION`, built on first use
+and written atomically. It is not put beside the checkpoints, which may be a read-only share.
 """
 
 from __future__ import annotations
@@ -24,10 +31,9 @@ import torch
 from torch import nn
 
 from imse.atomic import atomic_write
-from imse.dsp import analyse
+from imse.dsp import analyse, synthesise
 from imse.frontend import FrontEnd
 from imse.loading import LoadedModel
-from imse.pretrained import checkpoint_cache_dir
 
 FORMATS = ("onnx",)
 
@@ -37,13 +43,22 @@ OPSET = 18
 EXPORT_VERSION = f"torch{torch.__version__.split('+')[0]}-opset{OPSET}-v1"
 """Part of a cached export's name: a new torch, opset or change to this module makes a new file."""
 
+WAVEFORM_TOLERANCE = 1e-4
+"""Max abs difference of the waveforms synthesised from torch's and onnxruntime's outputs."""
+
 EXAMPLE_SECONDS = 2
 """Length of the example input of a model that takes whole utterances (any length is then accepted)."""
 
 TIME_AXIS = 2
 """The frames axis of the graph's inputs and outputs: [batch, frequency, frames(, 2)] in both representations."""
 
+CACHE_VARIABLE = "IMSE_EXPORT_DIR"
+
 EXTRA_HINT = 'pip install -e ".[onnx]"'
+
+
+class ExportError(ValueError):
+    """An exported graph that does not compute what the torch network computes."""
 
 
 class MissingExtraError(ImportError):
@@ -94,7 +109,7 @@ def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
         dynamic = {name: {TIME_AXIS: "frames"} for name in names + outputs}
     output = Path(output)
     wrapped = _NetworkOutputs(model.eval(), len(outputs))
-    # torch.onnx.export writes to a path; it writes a temporary one and atomic_write moves the bytes into place.
+    # torch.onnx.export writes to a path: a temporary one, checked, then moved into place atomically.
     with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as directory:
         temporary = Path(directory) / output.name
         with torch.no_grad(), warnings.catch_warnings():
@@ -102,15 +117,42 @@ def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
             warnings.filterwarnings("ignore", module=r"torch\.onnx")  # its notes on constant folding
             torch.onnx.export(wrapped, example, str(temporary), dynamo=False, opset_version=OPSET,
                               input_names=list(names), output_names=list(outputs), dynamic_axes=dynamic)
+        lengths = [samples] if dynamic is None else [samples, samples + 7 * front_end.stft.hop_length]
+        for length in lengths:
+            _check_graph(temporary, wrapped, front_end, length)
         with atomic_write(output, "wb") as stream:
             stream.write(temporary.read_bytes())
     return output
 
 
+def export_cache_dir() -> Path:
+    """$IMSE_EXPORT_DIR, else $XDG_CACHE_HOME/imse/onnx, else ~/.cache/imse/onnx."""
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imse" / "onnx"
+
+
+def _check_graph(path: Path, network: nn.Module, front_end: FrontEnd, samples: int) -> None:
+    """Refuse a graph whose waveform, on noise of `samples` samples, is not the torch network's."""
+    import onnxruntime
+
+    features = analyse(torch.randn(1, samples, generator=torch.Generator().manual_seed(1)), front_end)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {node.name: feature.numpy() for node, feature in zip(session.get_inputs(), features, strict=True)}
+    exported = tuple(torch.from_numpy(array) for array in session.run(None, feed))
+    with torch.no_grad():
+        expected = synthesise(network(*features), front_end)
+    actual = synthesise(exported[0] if len(exported) == 1 else exported, front_end)
+    difference = float((actual - expected).abs().max())
+    if not difference < WAVEFORM_TOLERANCE:
+        raise ExportError(f"the exported graph of {type(network.network).__name__} is {difference:.1e} off the torch "
+                          f"network on {samples} samples (tolerance {WAVEFORM_TOLERANCE}); it was not written")
+
+
 def exported_path(loaded: LoadedModel, cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the exported file of a loaded checkpoint is cached."""
-    directory = Path(cache_dir) if cache_dir else checkpoint_cache_dir()
-    return directory / "onnx" / f"{loaded.model_name}-{loaded.sha256[:16]}-{EXPORT_VERSION}.onnx"
+    directory = Path(cache_dir) if cache_dir else export_cache_dir()
+    return directory / f"{loaded.model_name}-{loaded.sha256[:16]}-{EXPORT_VERSION}.onnx"
 
 
 def cached_export(loaded: LoadedModel, cache_dir: str | os.PathLike | None = None) -> Path:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from imse.checkpoint import CheckpointError
-from imse.export import FORMATS, MissingExtraError, export_onnx
+from imse.export import FORMATS, ExportError, MissingExtraError, export_onnx
 from imse.loading import load_model
 
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loaded = load_model(arguments.checkpoint, arguments.model, arguments.trust_unknown_checkpoint)
         export_onnx(loaded.model, arguments.output)
-    except (CheckpointError, KeyError, MissingExtraError) as error:
+    except (CheckpointError, ExportError, KeyError, MissingExtraError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     size = arguments.output.stat().st_size / 1e6
