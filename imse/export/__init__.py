@@ -132,6 +132,11 @@ def export_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imse" / "onnx"
 
 
+def unpacked(outputs: tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """The outputs as `synthesise` takes them: one tensor alone, several as a tuple."""
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
 def _check_graph(path: Path, network: nn.Module, front_end: FrontEnd, samples: int) -> None:
     """Refuse a graph whose waveform, on noise of `samples` samples, is not the torch network's."""
     import onnxruntime
@@ -141,8 +146,8 @@ def _check_graph(path: Path, network: nn.Module, front_end: FrontEnd, samples: i
     feed = {node.name: feature.numpy() for node, feature in zip(session.get_inputs(), features, strict=True)}
     exported = tuple(torch.from_numpy(array) for array in session.run(None, feed))
     with torch.no_grad():
-        expected = synthesise(network(*features), front_end)
-    actual = synthesise(exported[0] if len(exported) == 1 else exported, front_end)
+        expected = synthesise(unpacked(network(*features)), front_end)
+    actual = synthesise(unpacked(exported), front_end)
     difference = float((actual - expected).abs().max())
     if not difference < WAVEFORM_TOLERANCE:
         raise ExportError(f"the exported graph of {type(network.network).__name__} is {difference:.1e} off the torch "

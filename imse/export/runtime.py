@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from imse.enhance import EnhancementError
-from imse.export import TIME_AXIS, require_onnx
+from imse.export import TIME_AXIS, require_onnx, unpacked
 from imse.loading import LoadedModel
 
 
@@ -44,8 +44,7 @@ class OnnxRuntimeNetwork:
                                    f"not {frames}; use mode 'segmented' (--mode segmented)")
         arrays = (np.ascontiguousarray(feature.numpy()) for feature in features)
         feed = dict(zip(self.input_names, arrays, strict=True))
-        outputs = tuple(torch.from_numpy(output) for output in self.session.run(self.output_names, feed))
-        return outputs[0] if len(outputs) == 1 else outputs
+        return unpacked(tuple(torch.from_numpy(output) for output in self.session.run(self.output_names, feed)))
 
 
 def onnxruntime_network(loaded: LoadedModel, threads: int | None = None,
