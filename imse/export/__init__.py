@@ -7,7 +7,9 @@ segmenting stay in `imse.enhance`, shared with the torch backend. A model with a
 segmented inference runs; a model without one (GTCRN) takes any number of frames.
 
 Every export is checked before it is written: onnxruntime must give the torch network's
-waveform (through `synthesise`) within `WAVEFORM_TOLERANCE` on the example input, and, for a
+waveform (through `synthesise`) within `WAVEFORM_TOLERANCE` of its peak (float32 rounding grows
+with the signal: white noise drives IMSE's output to several times full scale, where the two
+backends differ by 1.1e-4) on the example input, and, for a
 graph that takes any length, on a second length; a graph that does not is refused (ExportError),
 never written. GTCRN is refused so today: torch 2.13's TorchScript exporter traces its
 grouped GRUs and cached convolutions to a graph that is 1e-3 off.
@@ -44,7 +46,8 @@ EXPORT_VERSION = f"torch{torch.__version__.split('+')[0]}-opset{OPSET}-v1"
 """Part of a cached export's name: a new torch, opset or change to this module makes a new file."""
 
 WAVEFORM_TOLERANCE = 1e-4
-"""Max abs difference of the waveforms synthesised from torch's and onnxruntime's outputs."""
+"""Max abs difference of the enhanced waveforms, torch against onnxruntime (the parity tests on
+real speech hold the export to it; the export's own check on noise, to it times the peak)."""
 
 EXAMPLE_SECONDS = 2
 """Length of the example input of a model that takes whole utterances (any length is then accepted)."""
@@ -149,9 +152,10 @@ def _check_graph(path: Path, network: nn.Module, front_end: FrontEnd, samples: i
         expected = synthesise(unpacked(network(*features)), front_end)
     actual = synthesise(unpacked(exported), front_end)
     difference = float((actual - expected).abs().max())
-    if not difference < WAVEFORM_TOLERANCE:
-        raise ExportError(f"the exported graph of {type(network.network).__name__} is {difference:.1e} off the torch "
-                          f"network on {samples} samples (tolerance {WAVEFORM_TOLERANCE}); it was not written")
+    if not difference < WAVEFORM_TOLERANCE * max(1.0, float(expected.abs().max())):
+        raise ExportError(f"the exported graph of {type(network.network).__name__} is {difference:.1e} off the "
+                          f"torch network on {samples} samples (tolerance {WAVEFORM_TOLERANCE} of the peak); "
+                          "it was not written")
 
 
 def exported_path(loaded: LoadedModel, cache_dir: str | os.PathLike | None = None) -> Path:
