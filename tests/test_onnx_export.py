@@ -99,7 +99,6 @@ def test_export_and_enhance_command_lines(tmp_path, checkpoint_dir, sample_dir, 
 
     monkeypatch.setenv("IMSE_CHECKPOINT_DIR", str(checkpoint_dir))
     assert export_main(["--checkpoint", "imse-vb-3.399", "--format", "onnx", "--output", str(tmp_path / "i.onnx")]) == 0
-    assert onnx.load(str(tmp_path / "i.onnx")).graph.input[0].name == "magnitude"
     noisy = str(sample_dir / "noisy" / f"{SAMPLE}.wav")
     for backend in ("torch", "onnxruntime"):
         assert enhance_main([noisy, "--checkpoint", "imse-vb-3.399", "--backend", backend, "--threads", "1",
