@@ -100,3 +100,46 @@ def test_gtcrn_streaming_time_per_hop(checkpoint_dir, sample_dir, threads, recor
         record_property(name, value)
     print(f"gtcrn streaming, {threads} thread(s): {len(times)} hops, median {median:.2f} ms, p99 {p99:.2f} ms "
           f"per {hop_ms:.0f} ms hop; algorithmic latency {latency_ms:.0f} ms", file=sys.stderr)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("system", sorted(BUNDLES))
+def test_time_per_segment_by_backend(checkpoint_dir, sample_dir, system, threads, tmp_path, monkeypatch,
+                                     record_property):
+    """Seconds per 30,700-sample segment of segmented inference on the 12 sample files, in one run,
+    alternating file by file: ours in torch, ours in onnxruntime (the cached export) and, when
+    OFFICIAL_PYTHON and the repository are set, the authors' code; the ratios to the authors'."""
+    pytest.importorskip("onnxruntime", reason='the onnxruntime backend needs pip install -e ".[onnx]"')
+    from imse.enhance import _segments
+    from imse.export.runtime import onnxruntime_network
+
+    monkeypatch.setenv("IMSE_EXPORT_DIR", str(tmp_path))
+    loaded = load_model(BUNDLES[system], cache_dir=checkpoint_dir)
+    torch.set_num_threads(threads)
+    backends = {"torch": loaded.model, "onnxruntime": onnxruntime_network(loaded, threads)}
+    try:
+        official = official_code(system)
+    except pytest.skip.Exception as reason:
+        official = None
+        print(f"official code not timed: {reason}", file=sys.stderr)
+    totals = dict.fromkeys([*backends, *(["official"] if official else [])], 0.0)
+    segments = 0
+    for path in _files(sample_dir):
+        samples = soundfile.read(path, dtype="float32")[0]
+        segments += len(_segments(len(samples), loaded.model.config.front_end.segment_size))
+        for name, network in backends.items():
+            enhance(samples, network)  # warm: the first call of a session or shape allocates
+            start = time.perf_counter()
+            enhance(samples, network)
+            totals[name] += time.perf_counter() - start
+        if official:
+            arguments = ["--repository", official[1], "--system", system, "--threads", str(threads),
+                         "--checkpoint", str(checkpoint_dir / OFFICIAL_CHECKPOINTS[system]), str(path)]
+            totals["official"] += sum(run_official("official_inference.py", official[0], arguments).values())
+    per_segment = {name: total / segments for name, total in totals.items()}
+    for name, seconds in per_segment.items():
+        record_property(f"{name}_seconds_per_segment", seconds)
+    reference = per_segment.get("official", per_segment["torch"])
+    table = ", ".join(f"{name} {seconds:.3f} s ({reference / seconds:.2f}x)" for name, seconds in per_segment.items())
+    print(f"{system} {threads} thread(s), {segments} segments, ratio to {'official' if official else 'torch'}: "
+          f"{table}", file=sys.stderr)

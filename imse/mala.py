@@ -57,6 +57,16 @@ def rotary_tables(
         return torch.sin(phase).to(dtype), torch.cos(phase).to(dtype)
 
 
+def _rotary_tables(
+    head_dim: int, time: int, frequency: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached tables, except while the model is traced for export: then they are computed in
+    the graph, so that an exported file carries no tables (nor cached tensors as constants)."""
+    if torch.jit.is_tracing() or torch.compiler.is_exporting():
+        return rotary_tables.__wrapped__(head_dim, time, frequency, device, dtype)
+    return rotary_tables(head_dim, time, frequency, device, dtype)
+
+
 def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
     """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...) along the head_dim axis (dim -2)."""
     pairs = x.unflatten(-2, (-1, 2))
@@ -98,7 +108,7 @@ class MagnitudeAwareLinearAttention(nn.Module):
         key_mean = key.mean(dim=-1, keepdim=True)
         z = torch.matmul(key_mean.transpose(-1, -2), query) * self.scale
 
-        sin, cos = rotary_tables(self.head_dim, time, frequency, x.device, x.dtype)
+        sin, cos = _rotary_tables(self.head_dim, time, frequency, x.device, x.dtype)
         query = query * cos + rotate_pairs(query) * sin
         key = key * cos + rotate_pairs(key) * sin
 

@@ -182,9 +182,10 @@ def _sample(padded: Tensor, index: Tensor, coefficient: Tensor) -> Tensor:
     channels = padded.shape[2]
     columns = torch.gather(padded, 3, _expand_index(index[:, :, 0], channels))
     columns.mul_(coefficient[:, :, 0].unsqueeze(2))
-    gathered = torch.empty_like(columns)
+    # ONNX has no gather into a given buffer: traced for export, each corner gets a fresh tensor.
+    buffer = None if torch.jit.is_tracing() else torch.empty_like(columns)
     for corner in range(1, CORNERS):
-        torch.gather(padded, 3, _expand_index(index[:, :, corner], channels), out=gathered)
+        gathered = torch.gather(padded, 3, _expand_index(index[:, :, corner], channels), out=buffer)
         columns.addcmul_(gathered, coefficient[:, :, corner].unsqueeze(2))
     return columns
 

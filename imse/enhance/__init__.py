@@ -14,6 +14,9 @@ representation, whether the input is RMS-normalised, its segment size. Three mod
   returns what the whole-utterance pass returns, the one-hop delay removed; a model that is
   not causal (IMSE, MUSE) is refused.
 The output always has the input's length.
+
+`model` is a torch network or, for the onnxruntime backend, `imse.export.runtime.OnnxRuntimeNetwork`
+(its exported graph, called the same way): the backend replaces the network call and nothing else.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from imse.frontend import FrontEnd
 from imse.streaming import check_streamable, enhance_stream
 
 MODES = ("segmented", "full", "stream")
+BACKENDS = ("torch", "onnxruntime")
 SUBTYPES = ("PCM_16", "FLOAT")
 
 

@@ -14,8 +14,22 @@ import torch
 
 from imse.arguments import positive_integer
 from imse.checkpoint import CheckpointError
-from imse.enhance import MODES, SUBTYPES, collect_inputs, enhance_files
+from imse.enhance import BACKENDS, MODES, SUBTYPES, collect_inputs, enhance_files
 from imse.streaming import check_streamable
+
+
+def _network(loaded, backend: str, mode: str, threads: int | None):
+    """The network that `enhance_files` runs: the torch model, or its export in onnxruntime."""
+    if backend == "torch":
+        return loaded.model
+    if mode == "stream":
+        raise ValueError("--mode stream runs the torch model frame by frame; use --backend torch for it")
+    if mode == "full" and loaded.model.config.front_end.segment_size is not None:
+        raise ValueError(f"model {loaded.model_name} is exported at one segment; use --mode segmented with "
+                         "--backend onnxruntime")
+    from imse.export.runtime import onnxruntime_network
+
+    return onnxruntime_network(loaded, threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="the registered architecture, for a file that is not a known bundle")
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--mode", choices=MODES, default="segmented")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                        help="run the network in torch, or in onnxruntime (exported and cached on first use; "
+                        'needs pip install -e ".[onnx]")')
     parser.add_argument("--subtype", choices=SUBTYPES, default="PCM_16")
     parser.add_argument("--downmix", action="store_true", help="average the channels of multi-channel input")
     parser.add_argument("--trust-unknown-checkpoint", action="store_true",
@@ -32,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=positive_integer, help="torch CPU threads (default: torch's choice)")
     arguments = parser.parse_args(argv)
 
+    from imse.export import MissingExtraError
     from imse.loading import load_model
 
     if arguments.threads:
@@ -41,14 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.mode == "stream":
             check_streamable(loaded.model, loaded.model_name)
         selection = collect_inputs(arguments.noisy)
-    except (CheckpointError, KeyError, FileNotFoundError, ValueError) as error:
+        network = _network(loaded, arguments.backend, arguments.mode, arguments.threads)
+    except (CheckpointError, KeyError, FileNotFoundError, ValueError, MissingExtraError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"model {loaded.model_name} from {loaded.label} ({loaded.path}), mode {arguments.mode}", file=sys.stderr)
+    print(f"model {loaded.model_name} from {loaded.label} ({loaded.path}), mode {arguments.mode}, "
+          f"backend {arguments.backend}", file=sys.stderr)
     for path in selection.skipped:
         print(f"note: {path} skipped: not an audio file", file=sys.stderr)
     try:
-        report = enhance_files(selection.files, loaded.model, arguments.output_dir, arguments.mode, arguments.subtype,
+        report = enhance_files(selection.files, network, arguments.output_dir, arguments.mode, arguments.subtype,
                                arguments.downmix)
     except ValueError as error:  # an output directory refused before any work
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,172 @@
+"""Export a registered model's network to ONNX, for onnxruntime and the devices IMSE is meant for.
+
+The graph holds the network only, on the model's own front-end features (`imse.dsp.analyse`
+gives its inputs, `imse.dsp.synthesise` takes its outputs): the STFT, RMS normalisation and
+segmenting stay in `imse.enhance`, shared with the torch backend. A model with a segment size
+(the U-Nets: 30,700 samples, 308 frames) is exported at that one length, which is all its
+segmented inference runs; a model without one (GTCRN) takes any number of frames.
+
+Every export is checked before it is written: onnxruntime must give the torch network's
+waveform (through `synthesise`) within `WAVEFORM_TOLERANCE` of its peak (float32 rounding grows
+with the signal: white noise drives IMSE's output to several times full scale, where the two
+backends differ by 1.1e-4) on the example input, and, for a
+graph that takes any length, on a second length; a graph that does not is refused (ExportError),
+never written. GTCRN is refused so today: torch 2.13's TorchScript exporter traces its
+grouped GRUs and cached convolutions to a graph that is 1e-3 off.
+
+MALA's rotary tables are computed in the graph (`imse.mala`), not stored: the file is the
+weights plus the graph's structure (IMSE: about 3.4 MB for 1.7 MB of weights).
+
+The exported file of a checkpoint is cached in $IMSE_EXPORT_DIR, else the user cache
+(~/.cache/imse/onnx), named by the checkpoint's SHA-256 and `EXPORT_VERSION`, built on first use
+and written atomically. It is not put beside the checkpoints, which may be a read-only share.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from imse.atomic import atomic_write
+from imse.dsp import analyse, synthesise
+from imse.frontend import FrontEnd
+from imse.loading import LoadedModel
+
+FORMATS = ("onnx",)
+
+OPSET = 18
+"""ONNX opset of the exported graphs (onnxruntime 1.32 runs up to 23)."""
+
+EXPORT_VERSION = f"torch{torch.__version__.split('+')[0]}-opset{OPSET}-v1"
+"""Part of a cached export's name: a new torch, opset or change to this module makes a new file."""
+
+WAVEFORM_TOLERANCE = 1e-4
+"""Max abs difference of the enhanced waveforms, torch against onnxruntime (the parity tests on
+real speech hold the export to it; the export's own check on noise, to it times the peak)."""
+
+EXAMPLE_SECONDS = 2
+"""Length of the example input of a model that takes whole utterances (any length is then accepted)."""
+
+TIME_AXIS = 2
+"""The frames axis of the graph's inputs and outputs: [batch, frequency, frames(, 2)] in both representations."""
+
+CACHE_VARIABLE = "IMSE_EXPORT_DIR"
+
+EXTRA_HINT = 'pip install -e ".[onnx]"'
+
+
+class ExportError(ValueError):
+    """An exported graph that does not compute what the torch network computes."""
+
+
+class MissingExtraError(ImportError):
+    """onnx or onnxruntime is not installed; the message names the extra that installs them."""
+
+
+def require_onnx() -> None:
+    """Import onnx and onnxruntime, or raise MissingExtraError naming the `onnx` extra."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        raise MissingExtraError(f"ONNX export and the onnxruntime backend need {error.name}: {EXTRA_HINT}") from error
+
+
+def input_names(front_end: FrontEnd) -> tuple[str, ...]:
+    """The graph's inputs: what `imse.dsp.analyse` gives for the front end's representation."""
+    return ("spectrum",) if front_end.representation == "complex" else ("magnitude", "phase")
+
+
+def output_names(front_end: FrontEnd) -> tuple[str, ...]:
+    """The graph's outputs: what `imse.dsp.synthesise` takes (the U-Nets' complex output is left out)."""
+    return ("enhanced_spectrum",) if front_end.representation == "complex" else ("magnitude", "phase")
+
+
+class _NetworkOutputs(nn.Module):
+    """The network with only the outputs that synthesis takes."""
+
+    def __init__(self, network: nn.Module, count: int) -> None:
+        super().__init__()
+        self.network = network
+        self.count = count
+
+    def forward(self, *features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.network(*features)
+        return (outputs,) if isinstance(outputs, torch.Tensor) else tuple(outputs[: self.count])
+
+
+def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
+    """Write the network of `model` (a registered model in eval mode) as ONNX to `output`, atomically."""
+    require_onnx()
+    front_end: FrontEnd = model.config.front_end
+    samples = front_end.segment_size or front_end.valid_length(EXAMPLE_SECONDS * front_end.sample_rate)
+    example = analyse(torch.randn(1, samples, generator=torch.Generator().manual_seed(0)), front_end)
+    names, outputs = input_names(front_end), output_names(front_end)
+    dynamic = None
+    if front_end.segment_size is None:
+        dynamic = {name: {TIME_AXIS: "frames"} for name in names + outputs}
+    output = Path(output)
+    wrapped = _NetworkOutputs(model.eval(), len(outputs))
+    # torch.onnx.export writes to a path: a temporary one, checked, then moved into place atomically.
+    with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as directory:
+        temporary = Path(directory) / output.name
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # shapes fixed at one segment
+            warnings.filterwarnings("ignore", module=r"torch\.onnx")  # its notes on constant folding
+            torch.onnx.export(wrapped, example, str(temporary), dynamo=False, opset_version=OPSET,
+                              input_names=list(names), output_names=list(outputs), dynamic_axes=dynamic)
+        lengths = [samples] if dynamic is None else [samples, samples + 7 * front_end.stft.hop_length]
+        for length in lengths:
+            _check_graph(temporary, wrapped, front_end, length)
+        with atomic_write(output, "wb") as stream:
+            stream.write(temporary.read_bytes())
+    return output
+
+
+def export_cache_dir() -> Path:
+    """$IMSE_EXPORT_DIR, else $XDG_CACHE_HOME/imse/onnx, else ~/.cache/imse/onnx."""
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imse" / "onnx"
+
+
+def unpacked(outputs: tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """The outputs as `synthesise` takes them: one tensor alone, several as a tuple."""
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _check_graph(path: Path, network: nn.Module, front_end: FrontEnd, samples: int) -> None:
+    """Refuse a graph whose waveform, on noise of `samples` samples, is not the torch network's."""
+    import onnxruntime
+
+    features = analyse(torch.randn(1, samples, generator=torch.Generator().manual_seed(1)), front_end)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {node.name: feature.numpy() for node, feature in zip(session.get_inputs(), features, strict=True)}
+    exported = tuple(torch.from_numpy(array) for array in session.run(None, feed))
+    with torch.no_grad():
+        expected = synthesise(unpacked(network(*features)), front_end)
+    actual = synthesise(unpacked(exported), front_end)
+    difference = float((actual - expected).abs().max())
+    if not difference < WAVEFORM_TOLERANCE * max(1.0, float(expected.abs().max())):
+        raise ExportError(f"the exported graph of {type(network.network).__name__} is {difference:.1e} off the "
+                          f"torch network on {samples} samples (tolerance {WAVEFORM_TOLERANCE} of the peak); "
+                          "it was not written")
+
+
+def exported_path(loaded: LoadedModel, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the exported file of a loaded checkpoint is cached."""
+    directory = Path(cache_dir) if cache_dir else export_cache_dir()
+    return directory / f"{loaded.model_name}-{loaded.sha256[:16]}-{EXPORT_VERSION}.onnx"
+
+
+def cached_export(loaded: LoadedModel, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The exported file of a loaded checkpoint: from the cache, else exported into it now."""
+    path = exported_path(loaded, cache_dir)
+    if not path.is_file():
+        export_onnx(loaded.model, path)
+    return path

@@ -1,0 +1,125 @@
+"""ONNX export and the onnxruntime backend: the exported graph gives the torch network's output
+(waveform within 1e-4, PESQ to 3 decimals) through the same front end, at about the weights' size."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from imse.enhance import EnhancementError, enhance
+from imse.export import EXTRA_HINT, WAVEFORM_TOLERANCE, ExportError, MissingExtraError, export_onnx, require_onnx
+from imse.registry import registry
+
+onnx = pytest.importorskip("onnx", reason=f"ONNX tests need the onnx extra: {EXTRA_HINT}")
+pytest.importorskip("onnxruntime", reason=f"ONNX tests need the onnx extra: {EXTRA_HINT}")
+
+from imse.export.runtime import OnnxRuntimeNetwork, onnxruntime_network  # noqa: E402
+
+BUNDLES = ("imse-vb-3.399", "imse-vb-3.373", "muse-vb")
+SAMPLE = "p232_005"
+"""A real noisy test utterance of 6.2 s: three 30,700-sample segments, the last end-aligned."""
+
+
+@pytest.fixture
+def export_dir(tmp_path, monkeypatch):
+    """The export cache in a temporary directory, never in the shared checkpoints."""
+    monkeypatch.setenv("IMSE_EXPORT_DIR", str(tmp_path / "exports"))
+    return tmp_path / "exports"
+
+
+def _noisy(sample_dir, name: str = SAMPLE) -> np.ndarray:
+    return soundfile.read(sample_dir / "noisy" / f"{name}.wav", dtype="float32")[0]
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_onnxruntime_enhances_as_torch_does(bundle, checkpoint_dir, sample_dir, export_dir, one_torch_thread):
+    from imse.loading import load_model
+
+    loaded = load_model(bundle, cache_dir=checkpoint_dir)
+    network = onnxruntime_network(loaded, threads=1)
+    noisy = _noisy(sample_dir)
+    expected = enhance(noisy, loaded.model)
+    actual = enhance(noisy, network)
+    assert actual.shape == expected.shape == noisy.shape
+    assert np.abs(actual - expected).max() < WAVEFORM_TOLERANCE
+    assert network.path.parent == export_dir and loaded.sha256[:16] in network.path.name
+
+
+@pytest.mark.parametrize("name", ["imse-de", "imse-taylor"])
+def test_hybrids_export_from_their_configs(name, sample_dir, tmp_path, one_torch_thread):
+    torch.manual_seed(0)
+    model = registry.build(name).eval()
+    path = export_onnx(model, tmp_path / f"{name}.onnx")
+    noisy = _noisy(sample_dir)
+    difference = np.abs(enhance(noisy, OnnxRuntimeNetwork(path, model.config, threads=1)) - enhance(noisy, model))
+    assert difference.max() < WAVEFORM_TOLERANCE
+
+
+def test_exported_imse_holds_its_weights_once_and_no_positional_tables(tmp_path):
+    model = registry.build("imse").eval()
+    path = export_onnx(model, tmp_path / "imse.onnx")
+    weight_bytes = sum(parameter.numel() * 4 for parameter in model.parameters())
+    stored = onnx.load(str(path))
+    initialiser_bytes = sum(onnx.numpy_helper.to_array(tensor).nbytes for tensor in stored.graph.initializer)
+    constant_bytes = sum(len(node.attribute[0].t.raw_data) for node in stored.graph.node if node.op_type == "Constant")
+    # MALA's sin/cos tables at the first level alone are 2 x 8 x 308 x 128 floats (2.5 MB) per block
+    assert initialiser_bytes + constant_bytes < 1.15 * weight_bytes
+    assert path.stat().st_size < 5_000_000
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temporary left beside it
+
+
+def test_a_fixed_segment_graph_refuses_another_length(tmp_path):
+    model = registry.build("imse").eval()
+    network = OnnxRuntimeNetwork(export_onnx(model, tmp_path / "imse.onnx"), model.config)
+    with pytest.raises(EnhancementError, match="mode segmented"):
+        enhance(np.random.default_rng(0).standard_normal(40_000).astype(np.float32), network, "full")
+
+
+def test_gtcrn_is_refused_rather_than_exported_wrong(checkpoint_dir, tmp_path):
+    from imse.loading import load_model
+
+    with pytest.raises(ExportError, match="not written"):
+        export_onnx(load_model("gtcrn-vb", cache_dir=checkpoint_dir).model, tmp_path / "gtcrn.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_extra_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[onnx\]"'):
+        require_onnx()
+
+
+def test_export_and_enhance_command_lines(tmp_path, checkpoint_dir, sample_dir, export_dir, monkeypatch):
+    from imse.enhance.__main__ import main as enhance_main
+    from imse.export.__main__ import main as export_main
+
+    monkeypatch.setenv("IMSE_CHECKPOINT_DIR", str(checkpoint_dir))
+    assert export_main(["--checkpoint", "imse-vb-3.399", "--format", "onnx", "--output", str(tmp_path / "i.onnx")]) == 0
+    noisy = str(sample_dir / "noisy" / f"{SAMPLE}.wav")
+    for backend in ("torch", "onnxruntime"):
+        assert enhance_main([noisy, "--checkpoint", "imse-vb-3.399", "--backend", backend, "--threads", "1",
+                             "--subtype", "FLOAT", "--output-dir", str(tmp_path / backend)]) == 0
+    torch_output = soundfile.read(tmp_path / "torch" / f"{SAMPLE}.wav")[0]
+    onnx_output = soundfile.read(tmp_path / "onnxruntime" / f"{SAMPLE}.wav")[0]
+    assert np.abs(torch_output - onnx_output).max() < WAVEFORM_TOLERANCE
+    assert enhance_main([noisy, "--checkpoint", "imse-vb-3.399", "--backend", "onnxruntime", "--mode", "stream",
+                         "--output-dir", str(tmp_path / "stream")]) == 2
+
+
+@pytest.mark.slow
+def test_pesq_of_the_sample_is_the_same_in_both_backends(checkpoint_dir, sample_dir, export_dir, one_torch_thread):
+    from pesq import pesq
+
+    from imse.loading import load_model
+
+    loaded = load_model("imse-vb-3.399", cache_dir=checkpoint_dir)
+    network = onnxruntime_network(loaded, threads=1)
+    for path in sorted((sample_dir / "noisy").glob("*.wav")):
+        clean = soundfile.read(sample_dir / "clean" / path.name, dtype="float32")[0]
+        noisy = _noisy(sample_dir, path.stem)
+        scores = [pesq(16_000, clean, enhance(noisy, backend), "wb") for backend in (loaded.model, network)]
+        assert round(scores[0], 3) == round(scores[1], 3), path.name
