@@ -64,6 +64,10 @@ class PretrainedBundle:
     def cached_file(self, cache_dir: str | os.PathLike | None = None) -> Path | None:
         """The bundle's file in the cache, hash-checked, or None if it is not there."""
         directory = Path(cache_dir) if cache_dir else checkpoint_cache_dir()
+        if directory.exists() and not directory.is_dir():
+            source = "cache_dir" if cache_dir else f"${CACHE_VARIABLE}"
+            raise CheckpointError(f"{directory} ({source}) is a file, not a directory of checkpoints; "
+                                  f"point {source} at the folder that holds the weights")
         for candidate in (directory / self.cache_path, directory / Path(self.cache_path).name):
             if candidate.is_file():
                 return self._check_hash(candidate)

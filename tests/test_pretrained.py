@@ -55,6 +55,14 @@ def test_offline_download_says_where_to_put_the_file(tmp_path):
         bundle.fetch(cache_dir=tmp_path, url=(tmp_path / "nowhere").as_uri())
 
 
+def test_a_checkpoint_directory_that_is_a_file_is_named(tmp_path, monkeypatch):
+    not_a_directory = tmp_path / "weights.pt"
+    not_a_directory.write_bytes(b"x")
+    monkeypatch.setenv("IMSE_CHECKPOINT_DIR", str(not_a_directory))
+    with pytest.raises(CheckpointError, match=r"weights.pt \(\$IMSE_CHECKPOINT_DIR\) is a file"):
+        registry.bundle("imse-vb-3.399").fetch(download=False)
+
+
 def test_a_tampered_cached_file_is_refused(checkpoint_dir, tmp_path):
     bundle = registry.bundle("imse-vb-3.399")
     target = tmp_path / bundle.cache_path
