@@ -250,18 +250,22 @@ def score_utterance(pair: Pair, options: ScoringOptions) -> dict:
         result = score_pair(clean, enhanced, SAMPLE_RATE, variant, extended_stoi=True,
                             narrowband=options.narrowband_pesq)
     if options.dnsmos:
-        _add_dnsmos(result, enhanced)
+        _add_dnsmos(result, enhanced, fails_row=clean is None)
     return result
 
 
-def _add_dnsmos(result: dict, enhanced) -> None:
-    """DNSMOS of the enhanced signal into `result`; a failure is appended to its reason and fails the row."""
+def _add_dnsmos(result: dict, enhanced, fails_row: bool) -> None:
+    """DNSMOS of the enhanced signal into `result`. A failure leaves the DNSMOS columns NaN and is appended
+    to the reason; it fails the row only when DNSMOS is all the row has (`fails_row`, reference-free), so
+    that asking for DNSMOS never drops an utterance's PESQ, STOI, ... from their means."""
     try:
         result.update(dnsmos_metric.dnsmos(enhanced, SAMPLE_RATE))
     except MetricFailure as failure:
-        result.update(dict.fromkeys(dnsmos_metric.MEASURES, float("nan")), status=FAILED,
+        result.update(dict.fromkeys(dnsmos_metric.MEASURES, float("nan")),
                       reason="; ".join(part for part in (result["reason"], str(failure)) if part),
                       failure_kinds=[*result["failure_kinds"], failure.kind])
+        if fails_row:
+            result["status"] = FAILED
 
 
 def _score_task(task: tuple[Pair, ScoringOptions]) -> tuple[str, dict]:
@@ -315,9 +319,12 @@ def summarise(rows: list[dict], header: list[str], variant: str, extra: dict) ->
         "failed_utterances": [row["utterance"] for row in failed],
         "truncated": sum(1 for row in rows if row["truncated_samples"] > 0),
         "metrics": metrics,
+        "unscored_in_ok_rows": {name: len(ok) - value["n"] for name, value in metrics.items() if value["n"] < len(ok)},
         "implementations": implementations(measures),
         "reference_free": METRICS[0] not in header,
-        "averaged_over": "utterances with status ok only; failed ones are never averaged in",
+        "averaged_over": "utterances with status ok only; failed ones are never averaged in. A measure that "
+                         "failed alone in an ok row (DNSMOS beside the intrusive suite) is NaN there, left out of "
+                         "its own mean (its n) and counted in unscored_in_ok_rows",
         "bootstrap": BOOTSTRAP,
         "variant": variant,
         "variant_description": VARIANT_DESCRIPTIONS[variant],

@@ -125,3 +125,30 @@ def test_dnsmos_without_the_mos_extra_is_refused_before_scoring(tmp_path, monkey
     assert code == 2
     assert INSTALL in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_dnsmos_failure_beside_the_intrusive_suite_never_drops_the_other_measures(tmp_path):
+    """A clipping float WAV: DNSMOS refuses it, but its PESQ and STOI still count, as without --dnsmos."""
+    clean = speech_like(3.0, seed=3)
+    write_wav(tmp_path / "clean" / "a.wav", clean)
+    write_wav(tmp_path / "clean" / "b.wav", speech_like(3.0, seed=4))
+    write_wav(tmp_path / "enhanced" / "a.wav", 2.4 * clean, subtype="FLOAT")  # peak 1.2
+    write_wav(tmp_path / "enhanced" / "b.wav", speech_like(3.0, seed=4))
+    arguments = ["--clean-dir", str(tmp_path / "clean"), "--enhanced-dir", str(tmp_path / "enhanced"), "--quiet"]
+    assert evaluate.main([*arguments, "--output", str(tmp_path / "plain.csv")]) == 0
+    assert evaluate.main([*arguments, "--output", str(tmp_path / "mos.csv"), "--dnsmos"]) == 0
+    plain, with_dnsmos = summary_of(tmp_path / "plain.csv"), summary_of(tmp_path / "mos.csv")
+    assert with_dnsmos["ok"] == plain["ok"] == 2
+    for name in ("pesq", "stoi", "si_sdr"):
+        assert with_dnsmos["metrics"][name] == plain["metrics"][name]
+    assert with_dnsmos["metrics"]["dnsmos_ovrl"]["n"] == 1
+    assert with_dnsmos["unscored_in_ok_rows"] == dict.fromkeys(DNSMOS_COLUMNS, 1)
+    rows = {row["utterance"]: row for row in read_table(tmp_path / "mos.csv")[0]}
+    assert rows["a"]["status"] == "ok" and rows["a"]["reason"].startswith("dnsmos-out-of-range: ")
+    assert math.isnan(rows["a"]["dnsmos_ovrl"])
+
+    # reference-free, DNSMOS is all the row has: the same file fails its row
+    assert evaluate.main(["--enhanced-dir", str(tmp_path / "enhanced"), "--output", str(tmp_path / "free.csv"),
+                          "--quiet"]) == 0
+    free = summary_of(tmp_path / "free.csv")
+    assert free["failed_utterances"] == ["a"] and free["failures_by_kind"] == {"dnsmos-out-of-range": 1}

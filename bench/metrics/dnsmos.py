@@ -8,9 +8,10 @@ the window scores averaged. Nothing of it is reimplemented here. They come with 
 extra (`pip install -e ".[mos]"`).
 
 speechmos refuses a waveform with a sample outside [-1, 1]. Such a file (a float WAV that
-clips) is a failure of kind `dnsmos-out-of-range` with the count and the peak, counted like
-every failure and never averaged in; it is not clipped or rescaled here, as either would
-score another signal than the one on disk.
+clips) is a failure of kind `dnsmos-out-of-range` with the count and the peak; it is not
+clipped or rescaled here, as either would score another signal than the one on disk.
+`bench.evaluate` leaves the DNSMOS cells of such a row NaN (counted) and fails the row only
+when DNSMOS is all it scores.
 """
 
 from __future__ import annotations
