@@ -124,6 +124,11 @@ def load_measured(results: Path) -> list[Measured]:
 
     Raises ResultsError naming a summary or provenance file that is truncated or of the wrong shape.
     """
+    for table in sorted((results / "measured").glob("*/*.csv")):
+        summary_file = table.with_name(table.stem + ".summary.json")
+        if not summary_file.is_file():
+            raise ResultsError(f"{table}: its summary {summary_file.name} is missing, so its row would vanish "
+                               "from every table; score it again (bench.evaluate writes both) or remove the table")
     found = []
     for summary_file in sorted((results / "measured").glob("*/*.summary.json")):
         dataset = summary_file.parent.name

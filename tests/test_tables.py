@@ -413,6 +413,14 @@ def test_a_broken_results_file_is_named_with_its_problem(editable, capsys, relat
     assert str(editable / relative) in error and problem in error and "Traceback" not in error
 
 
+def test_a_table_without_its_summary_is_refused_not_dropped(editable, capsys):
+    """A missing summary used to make the system's row vanish from every table, exit 0."""
+    _summary(editable, system="imse-vb-3.399").unlink()
+    assert tables.main(["--format", "csv", "--results", str(editable)]) == 2
+    error = capsys.readouterr().err
+    assert "imse-vb-3.399.loizou.csv" in error and "summary imse-vb-3.399.loizou.summary.json is missing" in error
+
+
 # 9. names that a spreadsheet would run as formulas
 
 
