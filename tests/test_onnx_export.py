@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +109,31 @@ def test_export_and_enhance_command_lines(tmp_path, checkpoint_dir, sample_dir, 
     assert np.abs(torch_output - onnx_output).max() < WAVEFORM_TOLERANCE
     assert enhance_main([noisy, "--checkpoint", "imse-vb-3.399", "--backend", "onnxruntime", "--mode", "stream",
                          "--output-dir", str(tmp_path / "stream")]) == 2
+
+
+def test_bad_outputs_are_refused_before_any_export(tmp_path, sample_dir, monkeypatch, capsys):
+    """A directory, a file of another kind (left intact) and an unwritable place: refused, named, with no
+    network built (building one here would fail the test)."""
+    from imse.enhance import __main__ as enhance_cli
+    from imse.export.__main__ import main as export_main
+
+    def no_network(*_):
+        raise AssertionError("the network was built before the output was checked")
+
+    monkeypatch.setattr("imse.export.__main__.load_model", no_network)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for output, problem in ((tmp_path, "is a directory"), (notes, "must be named .onnx"),
+                            (Path("/proc/x/model.onnx"), "cannot create its folder")):
+        assert export_main(["--checkpoint", "imse-vb-3.399", "--output", str(output)]) == 2
+        assert problem in capsys.readouterr().err
+    assert notes.read_text() == "mine"
+
+    monkeypatch.setattr(enhance_cli, "_network", no_network)
+    noisy_dir = sample_dir / "noisy"
+    assert enhance_cli.main([str(noisy_dir / f"{SAMPLE}.wav"), "--checkpoint", "imse-vb-3.399", "--backend",
+                             "onnxruntime", "--output-dir", str(noisy_dir)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import torch
 
 from imse.arguments import positive_integer
 from imse.checkpoint import CheckpointError
-from imse.enhance import BACKENDS, MODES, SUBTYPES, collect_inputs, enhance_files
+from imse.enhance import BACKENDS, MODES, SUBTYPES, check_output_dir, collect_inputs, enhance_files
 from imse.streaming import check_streamable
 
 
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.mode == "stream":
             check_streamable(loaded.model, loaded.model_name)
         selection = collect_inputs(arguments.noisy)
+        check_output_dir(arguments.output_dir, selection.files)  # before an export that takes a minute
         network = _network(loaded, arguments.backend, arguments.mode, arguments.threads)
     except (CheckpointError, KeyError, FileNotFoundError, ValueError, MissingExtraError) as error:
         print(f"error: {error}", file=sys.stderr)

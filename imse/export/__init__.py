@@ -100,8 +100,27 @@ class _NetworkOutputs(nn.Module):
         return (outputs,) if isinstance(outputs, torch.Tensor) else tuple(outputs[: self.count])
 
 
+def check_output(output: str | os.PathLike) -> Path:
+    """Refuse, before a minute of exporting, an output that is a directory, lacks the .onnx suffix (so no
+    other kind of file is ever replaced) or lies where nothing can be written."""
+    output = Path(output)
+    if output.is_dir():
+        raise ExportError(f"--output {output} is a directory; name a file in it, e.g. {output / 'model.onnx'}")
+    if output.suffix.lower() != ".onnx":
+        raise ExportError(f"--output {output}: an ONNX file must be named .onnx (an existing file of another "
+                          "kind is never replaced)")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"--output {output}: cannot create its folder: {error.strerror}") from None
+    if not os.access(output.parent, os.W_OK):
+        raise ExportError(f"--output {output}: its folder {output.parent} is not writable")
+    return output
+
+
 def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
     """Write the network of `model` (a registered model in eval mode) as ONNX to `output`, atomically."""
+    output = check_output(output)
     require_onnx()
     front_end: FrontEnd = model.config.front_end
     samples = front_end.segment_size or front_end.valid_length(EXAMPLE_SECONDS * front_end.sample_rate)
@@ -110,7 +129,6 @@ def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
     dynamic = None
     if front_end.segment_size is None:
         dynamic = {name: {TIME_AXIS: "frames"} for name in names + outputs}
-    output = Path(output)
     wrapped = _NetworkOutputs(model.eval(), len(outputs))
     # torch.onnx.export writes to a path: a temporary one, checked, then moved into place atomically.
     with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as directory:

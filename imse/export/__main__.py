@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from imse.checkpoint import CheckpointError
-from imse.export import FORMATS, ExportError, MissingExtraError, export_onnx
+from imse.export import FORMATS, ExportError, MissingExtraError, check_output, export_onnx
 from imse.loading import load_model
 
 
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="load a file whose hash matches no known bundle")
     arguments = parser.parse_args(argv)
     try:
+        check_output(arguments.output)
         loaded = load_model(arguments.checkpoint, arguments.model, arguments.trust_unknown_checkpoint)
         export_onnx(loaded.model, arguments.output)
     except (CheckpointError, ExportError, KeyError, MissingExtraError) as error:
