@@ -173,7 +173,7 @@ def _check_graph(path: Path, network: nn.Module, front_end: FrontEnd, samples: i
     if not difference < WAVEFORM_TOLERANCE * max(1.0, float(expected.abs().max())):
         raise ExportError(f"the exported graph of {type(network.network).__name__} is {difference:.1e} off the "
                           f"torch network on {samples} samples (tolerance {WAVEFORM_TOLERANCE} of the peak); "
-                          "it was not written")
+                          "it was not written; use this model with --backend torch")
 
 
 def exported_path(loaded: LoadedModel, cache_dir: str | os.PathLike | None = None) -> Path:
