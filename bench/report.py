@@ -236,10 +236,13 @@ def _provenance(results: Path) -> list[dict]:
 def _check_output(results: Path, output: Path) -> None:
     if not (results / "reported.csv").exists():
         raise ReportError(f"{results}/reported.csv not found; run from the repository root or pass --results")
-    target = output.resolve()
-    if target == results.resolve() or target in results.resolve().parents:
+    target, root = output.resolve(), results.resolve()
+    if target == root or target in root.parents:
         raise ReportError(f"--output {output} would hold the results it reports on; name a folder of its own, "
                           f"e.g. {results / 'report'}")
+    if root in target.parents and target != root / "report":
+        raise ReportError(f"--output {output} lies inside the results, where its pages and audio would mix with "
+                          f"measured files; inside {results} only {results / 'report'} is the report's")
     if output.exists() and not output.is_dir():
         raise ReportError(f"--output {output} is a file; name a folder")
 

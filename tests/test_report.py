@@ -92,6 +92,8 @@ def test_the_output_may_not_be_the_results_it_reports_on(built, tmp_path):
     results, _, _ = built
     with pytest.raises(report.ReportError, match="would hold the results"):
         report.write_report(results, results.parent, enhance=False)
+    with pytest.raises(report.ReportError, match="lies inside the results"):
+        report.write_report(results, results / "measured", enhance=False)
     with pytest.raises(report.ReportError, match="reported.csv not found"):
         report.write_report(tmp_path, tmp_path / "site", enhance=False)
 
