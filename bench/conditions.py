@@ -53,7 +53,7 @@ def read_conditions(path: str | os.PathLike) -> dict[str, Condition]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is no part of the header
     except FileNotFoundError:
         raise ConditionsError(f"{path}: no such conditions file") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -61,7 +61,9 @@ def read_conditions(path: str | os.PathLike) -> dict[str, Condition]:
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
-        if header is None or tuple(header) != HEADER:
+        if header is None:
+            raise ConditionsError(f"{path}: empty; a conditions file starts with the header {','.join(HEADER)}")
+        if tuple(header) != HEADER:
             raise ConditionsError(f"{path}: header {header} is not {','.join(HEADER)}; is it a conditions file?")
         conditions: dict[str, Condition] = {}
         first_line: dict[str, int] = {}

@@ -24,9 +24,16 @@ def test_a_conditions_file_round_trips_exactly(tmp_path):
     assert read_conditions(path) == CONDITIONS
 
 
+def test_a_spreadsheet_saved_conditions_file_reads(tmp_path):
+    """Excel's "CSV UTF-8": a byte-order mark and CRLF line ends."""
+    path = tmp_path / "conditions.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,snr_db,noise_type\r\np232_003,17.5,bus\r\n")
+    assert read_conditions(path) == {"p232_003": Condition(17.5, "bus")}
+
+
 @pytest.mark.parametrize(("text", "problem"), [
     ("utterance,snr,noise\np232_001,2.5,living\n", r"conditions.csv: header \['utterance', 'snr', 'noise'\]"),
-    ("", "conditions.csv: header None"),
+    ("", "conditions.csv: empty; a conditions file starts with the header id,snr_db,noise_type"),
     ("id,snr_db,noise_type\np232_001,2.5,living\np232_001,7.5,bus\n",
      r"conditions.csv:3: id p232_001 is named again \(first on line 2\)"),
     ("id,snr_db,noise_type\np232_001,loud,living\n", "conditions.csv:2: SNR 'loud' of p232_001 is not a finite"),
