@@ -186,7 +186,8 @@ def test_validation_scores_the_suite_and_counts_failures_instead_of_averaging_th
     silent_reference = SyntheticUtterance("s03_900", "s03", np.zeros_like(good.clean), good.noisy)
     result = validate(model, [good, silent_reference], "all")
     assert result.utterances == 2
-    assert dict(result.failures) == {"pesq-no-utterances": 1}
+    # by kind: a silent reference has neither a PESQ nor an SI-SDR (score_pair computes both)
+    assert dict(result.failures) == {"pesq-no-utterances": 1, "si-sdr-silent-reference": 1}
     assert all(np.isfinite(result.means[name]) for name in ("pesq", "csig", "cbak", "covl", "ssnr", "stoi"))
     only_good = validate(model, [good], "pesq")
     assert result.pesq == pytest.approx(only_good.pesq)
