@@ -205,10 +205,12 @@ def magnitude_db(samples: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray, 
     return frequencies, times, 20 * numpy.log10(spectrum + 1e-12)
 
 
-def spectrogram(samples: numpy.ndarray, path: Path, title: str, peak_db: float) -> Path:
-    """A small spectrogram PNG on the scale peak_db + SPECTROGRAM_FLOOR_DB .. peak_db, where peak_db is the
-    loudest bin over every clip of one utterance, so that its clips (noisy, clean, each system) compare."""
-    frequencies, times, decibels = magnitude_db(samples)
+def spectrogram(spectrum: tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray], path: Path, title: str,
+                peak_db: float) -> Path:
+    """A small spectrogram PNG of `magnitude_db`'s result on the scale peak_db + SPECTROGRAM_FLOOR_DB .. peak_db,
+    where peak_db is the loudest bin over every clip of one utterance, so that its clips (noisy, clean, each
+    system) compare."""
+    frequencies, times, decibels = spectrum
     figure, axis = plt.subplots(figsize=(3.6, 1.8))
     axis.pcolormesh(times, frequencies / 1000, decibels, cmap="magma", shading="auto",
                     vmin=peak_db + SPECTROGRAM_FLOOR_DB, vmax=peak_db, rasterized=True)

@@ -186,11 +186,12 @@ def _write_clips(utterance: Utterance, sources: list[tuple[str, Path]], output: 
             utterance.left_out.append(f"{label}: {error}")
     if not signals:
         return
-    peak = max(float(plots.magnitude_db(samples)[2].max()) for _, samples in signals)
-    for label, samples in signals:
+    spectra = [plots.magnitude_db(samples) for _, samples in signals]  # once each: for the peak and the image
+    peak = max(float(decibels.max()) for _, _, decibels in spectra)
+    for (label, samples), spectrum in zip(signals, spectra, strict=True):
         stem = f"{utterance.dataset}/{utterance.identifier}/{label}"
         write_audio(output / "audio" / f"{stem}.wav", np.clip(samples, -1, 1), SAMPLE_RATE, "PCM_16")
-        plots.spectrogram(samples, output / "spectrograms" / f"{stem}.png", label, peak)
+        plots.spectrogram(spectrum, output / "spectrograms" / f"{stem}.png", label, peak)
         utterance.clips.append(Clip(label, f"audio/{stem}.wav", f"spectrograms/{stem}.png"))
 
 
