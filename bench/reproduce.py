@@ -31,6 +31,7 @@ from bench import pipeline
 from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table
+from bench.train.budget import TrainingBudget
 from bench.train.config import PROFILES
 from imse.arguments import positive_integer
 from imse.atomic import atomic_write_text
@@ -119,10 +120,13 @@ def _train_and_evaluate(models: list[str], profile: str, seed: int, training_dat
         except pipeline.Skip as reason:
             log.skip(str(reason))
             continue
+        budget = TrainingBudget.from_run(best.parent)
+        print(f"trained {model}: {budget.label()}, {budget.step_minutes:g} min of steps", file=sys.stderr)
         for test_set in test_sets:
             log.step(f"evaluating trained {model} on {test_set.name}")
             pipeline.evaluate_weights(str(best), test_set, results, work, f"trained-{model}", ORIGIN_TRAINED,
-                                      seed=seed, profile=profile, training_data=training_data, run=str(best.parent))
+                                      seed=seed, profile=profile, training_data=training_data, run=str(best.parent),
+                                      budget=budget.as_record())
 
 
 def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:

@@ -2,10 +2,12 @@
 
     python -m bench.tables --format latex|csv|markdown [--table NAME] [--output FILE] [--results DIR]
 
-Tables: `main` (reported and measured rows side by side, with deltas), `ablation` (the four
-block pairs), `complexity`, `scaling` (MACs by block type and latency against input length),
-`metric-variants` (`loizou` against `upstream-float` scoring), `significance` (paired tests) and
-`breakdown` (each system per SNR and per noise type, from tables scored with conditions).
+Tables: `main` (reported and measured rows side by side, with deltas), `training` (our own
+training runs, each with its budget and its gain over the noisy input), `ablation` (the four
+block pairs, trained under one shared budget), `complexity`, `scaling` (MACs by block type and
+latency against input length), `metric-variants` (`loizou` against `upstream-float` scoring),
+`significance` (paired tests) and `breakdown` (each system per SNR and per noise type, from
+tables scored with conditions).
 LaTeX output is a standalone document (booktabs; the best value of each column in bold, among
 the rows scored on the same data only, and not in the breakdown, whose best is only the easiest
 condition; a footnote for every reported/measured distinction, its letter on the cell or header
@@ -37,13 +39,15 @@ from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT, METRICS, OK, VARIANTS
 from bench.metrics.statistics import BOOTSTRAP_RESAMPLES, MIN_SAMPLE, describe
 from bench.metrics.table import CONDITION_COLUMNS, has_conditions, read_table
-from bench.results import ORIGIN_INPUT, ORIGINS, SAMPLE_UTTERANCES, Measured, load_measured
+from bench.results import ORIGIN_INPUT, ORIGIN_TRAINED, ORIGINS, SAMPLE_UTTERANCES, Measured, load_measured
+from bench.train.budget import TrainingBudget
 from imse.atomic import atomic_write_text
 from imse.frontend import SAMPLE_RATE, SEGMENT_SIZE, STFTConfig
 
 FORMATS = ("latex", "csv", "markdown")
 METRIC_LABELS = {"pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "ssnr": "SSNR", "stoi": "STOI"}
-TABLES = ("main", "ablation", "complexity", "scaling", "metric-variants", "significance", "breakdown")
+TABLES = ("main", "training", "ablation", "complexity", "scaling", "metric-variants", "significance",
+          "breakdown")
 MEASURED_FILES = {"complexity": "complexity.csv", "scaling": "complexity_scaling.csv"}
 """Tables that need a file of `bench.complexity`; left out, with a note, when it is absent."""
 ABLATION_MODELS = ("imse", "imse-de", "imse-taylor", "muse")
@@ -266,6 +270,8 @@ def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     by_system = {record.system: record for record in reported.itertuples(index=False)}
     parameters = _parameters(results)
     for measured in _measured(results, variant):
+        if measured.origin == ORIGIN_TRAINED:
+            continue  # the training table has them, with their budgets
         reported_row = by_system.get(measured.provenance.get("reported_system", ""))
         row = {"System": measured.system, "Origin": f"measured ({measured.origin})",
                "Data": _dataset_label(measured.dataset), "n": measured.sample(),
@@ -280,7 +286,8 @@ def main_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         ("reported: as published (see results/reported.csv for each source), on the full "
          f"{test_set_size()}-utterance test set.", ("reported",)),
         (f"measured: scored by this harness with the `{variant}` composite variant on the data named in the row; "
-         "noisy is the unprocessed input. Best values are bold among rows on the same data only.", ("measured",)),
+         "noisy is the unprocessed input. Best values are bold among rows on the same data only. Our own "
+         "training runs are not here: the training table shows each with its budget.", ("measured",)),
         ("Published CSIG/CBAK/COVL of MP-SENet, MUSE and IMSE used the doubly scaled WSS (`upstream-float`) "
          "and are about 0.08 higher than `loizou` scoring; see the metric-variants table.", ("CSIG", "CBAK", "COVL")),
         ("Delta PESQ: measured minus reported for the same weights, on the full test set only (the data the "
@@ -301,11 +308,67 @@ def _measured(results: Path, variant: str) -> list[Measured]:
     return sorted(found, key=lambda m: (m.dataset, order.get(m.origin, len(ORIGINS)), m.system))
 
 
+def _budget(measured: Measured) -> TrainingBudget | None:
+    """The training budget in a trained row's provenance; None where it was scored before budgets were recorded."""
+    record = measured.provenance.get("budget")
+    return TrainingBudget.from_record(record) if record else None
+
+
+def _noisy_ok(results: Path, variant: str) -> dict[str, dict[str, dict]]:
+    """Per dataset, the noisy input's utterances scored ok, by id: what a gain over noisy is paired with."""
+    return {m.dataset: {row["utterance"]: row for row in read_table(m.table)[0] if row["status"] == OK}
+            for m in _measured(results, variant) if m.origin == ORIGIN_INPUT}
+
+
+TRAINING_COLUMNS = ["System", "Budget", "Minutes", "Data", "n", "PESQ", "PESQ 95% CI", "Delta PESQ",
+                    "Delta PESQ 95% CI", "CSIG", "CBAK", "COVL", "SSNR", "STOI", "Delta STOI"]
+
+
+def training_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
+    """Every row of our own training runs with its budget, and where it stands against the noisy input
+    (the gain over noisy on the same utterances, with its CI). No best value is marked: budgets differ."""
+    noisy_ok = _noisy_ok(results, variant)
+    records, unrecorded = [], []
+    for measured in _measured(results, variant):
+        if measured.origin != ORIGIN_TRAINED:
+            continue
+        budget = _budget(measured)
+        if budget is None:
+            unrecorded.append(f"{measured.system} ({measured.dataset})")
+        label = budget.label() if budget else f"not recorded ({measured.provenance.get('profile', 'unknown')} profile)"
+        records.append({"Budget": label, "Minutes": budget.step_minutes if budget else None,
+                        "Data": _dataset_label(measured.dataset),
+                        **_means_and_gains(measured, read_table(measured.table)[0],
+                                           noisy_ok.get(measured.dataset, {}))})
+    footnotes = ["Budget: training profile, generator steps x batch of crops, training data; Minutes: wall time of "
+                 "the training steps on the machine that trained it (validation excluded). Rows trained under "
+                 "different budgets are not comparable with each other, nor with the authors' checkpoints (main "
+                 "table), which trained for the paper's epochs on a GPU.",
+                 "Delta PESQ, Delta STOI: mean gain over the noisy input on the same utterances (scored ok for both), "
+                 "with a bootstrap 95% CI; a negative gain means the model is worse than doing nothing."]
+    if unrecorded:
+        footnotes.append(f"{len(unrecorded)} row(s) scored before budgets were recorded name only their profile: "
+                         + ", ".join(unrecorded) + "; re-run nox -s reproduce to record them.")
+    return Table("training", pandas.DataFrame(records, columns=TRAINING_COLUMNS),
+                 "Our training runs: budget, and standing against the noisy input", footnotes, highlight=False)
+
+
 def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
-    """The four embedding/attention pairs: complexity and whatever metrics exist."""
+    """The four embedding/attention pairs: complexity, and the metrics of our training runs under one shared
+    budget (the one most of the four were trained under); runs under any other budget are named, not shown."""
     present = (results / MEASURED_FILES["complexity"]).exists()
     complexity = _complexity_frame(results).set_index("model") if present else None
-    measured = [m for m in _measured(results, variant) if m.origin != ORIGIN_INPUT]
+    trained = [m for m in _measured(results, variant)
+               if m.origin == ORIGIN_TRAINED and m.provenance.get("model") in ABLATION_MODELS]
+    budgets = {m.system: _budget(m) for m in trained}
+    models_by_budget: dict[tuple, set[str]] = {}
+    for measured in trained:
+        if budgets[measured.system] is not None:
+            models_by_budget.setdefault(budgets[measured.system].key, set()).add(measured.provenance["model"])
+    shared = max(models_by_budget, key=lambda key: len(models_by_budget[key]), default=None)
+    compared = [m for m in trained if budgets[m.system] is not None and budgets[m.system].key == shared]
+    left_out = sorted({m.system for m in trained} - {m.system for m in compared})
+    noisy_ok = _noisy_ok(results, variant)
     blocks = {"imse": ("IDConv", "MALA"), "imse-de": ("deformable", "MALA"),
               "imse-taylor": ("IDConv", "Taylor"), "muse": ("deformable", "Taylor")}
     rows = []
@@ -314,18 +377,26 @@ def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         if complexity is not None and model in complexity.index:
             base["Params (M)"] = complexity.loc[model, "parameters"] / 1e6
             base["GMACs / 1 s"] = complexity.loc[model, "macs_1s_fvcore"] / 1e9
-        runs = [m for m in measured if m.provenance.get("model") == model]
+        runs = [m for m in compared if m.provenance.get("model") == model]
         if not runs:
             rows.append({**base, "Weights": "", DATA_COLUMN: "", "n": ""})
         for run in runs:
+            cells = _means_and_gains(run, read_table(run.table)[0], noisy_ok.get(run.dataset, {}))
             rows.append({**base, "Weights": run.system, DATA_COLUMN: _dataset_label(run.dataset), "n": run.sample(),
-                         **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}})
+                         "Minutes": budgets[run.system].step_minutes,
+                         **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}, "Delta PESQ": cells.get("Delta PESQ")})
     from bench.train.__main__ import paper_epoch_range  # imports bench.data: only when this table is made
 
+    budget = (f"all trained under one budget, {budgets[compared[0].system].label()}"
+              if compared else "no training run with a recorded budget")
     footnotes = [f"Params and GMACs are measured by bench.complexity (fvcore, {_one_second()}).",
-                 "Metrics come from the weights named in each row: the authors' checkpoints where they exist, "
-                 f"else our own training runs (smoke profile: minutes on a CPU, not the paper's {paper_epoch_range()} "
-                 "epochs)."]
+                 f"Metrics come from our own training runs, {budget} (Minutes: wall time of the steps), so the four "
+                 "are compared like with like; the authors' checkpoints, trained for the paper's "
+                 f"{paper_epoch_range()} epochs, are in the main table. Delta PESQ: gain over the noisy input on the "
+                 "same utterances."]
+    if left_out:
+        footnotes.append("Left out, trained under another budget or none recorded (see the training table): "
+                         + ", ".join(left_out) + ".")
     return Table("ablation", pandas.DataFrame(rows), "Ablation: IMSE is MUSE with two blocks swapped", footnotes)
 
 
@@ -531,7 +602,7 @@ def breakdown_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
                     if group:
                         condition = f"{value:g}" if column == "snr_db" else value
                         records.append({"Data": _dataset_label(dataset), "By": label, "Condition": condition,
-                                        **_breakdown_cells(measured, group, noisy_ok)})
+                                        **_means_and_gains(measured, group, noisy_ok)})
     return Table("breakdown", pandas.DataFrame(records, columns=BREAKDOWN_COLUMNS),
                  "Results by SNR and by noise type", _breakdown_footnotes(variant, undescribed), highlight=False)
 
@@ -546,8 +617,9 @@ def _check_same_conditions(measured: Measured, rows: list[dict], noisy: Measured
                               f"{noisy_condition[row['utterance']]}; score both with the same conditions file")
 
 
-def _breakdown_cells(measured: Measured, group: list[dict], noisy_ok: dict[str, dict]) -> dict:
-    """One system on one condition: n, means (PESQ with its CI) and, but for noisy, the gains over noisy."""
+def _means_and_gains(measured: Measured, group: list[dict], noisy_ok: dict[str, dict]) -> dict:
+    """One system on a group of utterances (one condition, or all): n, means (PESQ with its CI) and, but for
+    noisy, the gains over noisy."""
     ok = [row for row in group if row["status"] == OK]
     failed = len(group) - len(ok)
     pesq = describe(np.array([row["pesq"] for row in ok]))
@@ -624,6 +696,7 @@ def build(name: str, results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     """One of TABLES by name."""
     builders = {
         "main": lambda: main_table(results, variant),
+        "training": lambda: training_table(results, variant),
         "ablation": lambda: ablation_table(results, variant),
         "complexity": lambda: complexity_table(results),
         "scaling": lambda: scaling_table(results),
@@ -642,6 +715,8 @@ def _precision(column: str) -> str:
         return "{:.2f}"
     if column in {"n", "Seconds"}:
         return "{:.0f}"
+    if column == "Minutes":
+        return "{:.1f}"
     if column == "Wilcoxon p":
         return "{:.2g}"
     return "{:.3f}"
@@ -693,7 +768,8 @@ def _markdown(table: Table) -> str:
     caption = table.caption + "".join(f" [{mark}]" for mark in caption_marks(table))
     notes = "\n".join(f"- [{footnote_mark(i)}] {note}" for i, note in enumerate(table.footnotes))
     return (f"### {caption}\n\n"
-            + body.to_markdown(index=False, colalign=["right" if n else "left" for n in numeric]) + "\n\n" + notes)
+            + body.to_markdown(index=False, colalign=["right" if n else "left" for n in numeric],
+                                disable_numparse=True) + "\n\n" + notes)
 
 
 def _escape(text: str) -> str:

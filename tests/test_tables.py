@@ -96,7 +96,7 @@ def test_the_best_value_is_marked_only_among_rows_on_the_same_data(results):
 
 
 def test_every_footnote_is_pointed_to_from_a_cell_header_or_the_caption(results):
-    for name in ("main", "ablation", "metric-variants", "significance", "complexity"):
+    for name in ("main", "training", "ablation", "metric-variants", "significance", "complexity"):
         table = tables.build(name, results)
         header, rows = tables.layout(table)
         used = {mark for cell in header + [cell for row in rows for cell in row] for mark in cell.marks}
@@ -373,18 +373,19 @@ def _summary(results, system="muse-vb", variant="loizou"):
 
 
 def test_measured_rows_carry_n_and_failures(editable):
-    for variant in ("loizou", "upstream-float"):
-        path = _summary(editable, variant=variant)
-        summary = json.loads(path.read_text())
-        summary.update(ok=2, failures=4, count=6)
-        path.write_text(json.dumps(summary))
+    for system in ("muse-vb", "trained-imse"):
+        for variant in ("loizou", "upstream-float"):
+            path = _summary(editable, system, variant)
+            summary = json.loads(path.read_text())
+            summary.update(ok=2, failures=4, count=6)
+            path.write_text(json.dumps(summary))
     main = tables.main_table(editable).frame.set_index("System")
     assert main.loc["muse-vb", "n"] == "2 of 6, 4 failed" and main.loc["noisy", "n"] == str(MIN_SAMPLE)
     assert (main[main["Origin"] == "reported"]["n"] == "").all()
     variants = tables.metric_variants_table(editable).frame.set_index("System")
     assert variants.loc["muse-vb", "n"] == "2 of 6, 4 failed"
     ablation = tables.ablation_table(editable).frame
-    assert ablation[ablation["Weights"].str.startswith("muse-vb")]["n"].tolist() == ["2 of 6, 4 failed"]
+    assert ablation[ablation["Weights"] == "trained-imse"]["n"].tolist() == ["2 of 6, 4 failed"]
     assert "n = 6" not in tables.to_latex(tables.main_table(editable))  # the column says it, not a label
 
 
@@ -522,3 +523,58 @@ def test_a_damaged_provenance_or_a_missing_table_is_named(results, tmp_path, cap
     error = capsys.readouterr().err
     named = "imse-vb-3.399.provenance.json" if "provenance" in damage else "imse-vb-3.399.loizou.summary.json"
     assert named in error
+
+
+# 8. trained rows say what they are: their budget, and where they stand against the noisy input
+
+
+def _paired_gain(results, system, metric="pesq"):
+    """Mean of metric(system) - metric(noisy) over utterances ok for both, from the per-utterance CSVs."""
+    def ok(name):
+        frame = pandas.read_csv(results / "measured" / "vbdmd-sample" / f"{name}.loizou.csv").set_index("utterance")
+        return frame[frame["status"] == "ok"][metric]
+    system_scores, noisy_scores = ok(system), ok("noisy")
+    both = system_scores.index.intersection(noisy_scores.index)
+    return float((system_scores[both] - noisy_scores[both]).mean())
+
+
+def test_trained_rows_leave_the_main_table_for_the_training_table_with_their_budget(results):
+    assert "trained-imse" not in set(tables.main_table(results).frame["System"])
+    table = tables.training_table(results)
+    row = table.frame.set_index("System").loc["trained-imse"]
+    assert row["Budget"] == "smoke: 100 steps x 2 crops of 0.49 s on vb-mini"
+    assert row["Minutes"] == 6.5
+    assert row["Delta PESQ"] == pytest.approx(_paired_gain(results, "trained-imse"))
+    assert row["Delta STOI"] == pytest.approx(_paired_gain(results, "trained-imse", "stoi"))
+    assert not tables.best_cells(table).to_numpy().any()  # budgets differ: no row is ranked above another
+    cells = _row(tables.render([table], "markdown"), "trained-imse")
+    assert cells[2] == "6.5" and cells[5] == f"{row['PESQ']:.3f}"  # a 3-decimal PESQ stays 3 decimals
+
+
+def test_ablation_compares_only_runs_under_one_budget_and_names_the_others(editable):
+    budget = json.loads((editable / "measured" / "vbdmd-sample" / "trained-imse.provenance.json").read_text())
+    for system, model, steps in (("trained-muse", "muse", 100), ("trained-imse-taylor", "imse-taylor", 5000)):
+        for variant in ("loizou", "upstream-float"):
+            for suffix in (".csv", ".summary.json"):
+                source = editable / "measured" / "vbdmd-sample" / f"trained-imse.{variant}{suffix}"
+                shutil.copy(source, source.with_name(f"{system}.{variant}{suffix}"))
+        record = {**budget, "system": system, "model": model, "budget": {**budget["budget"], "steps": steps}}
+        (editable / "measured" / "vbdmd-sample" / f"{system}.provenance.json").write_text(json.dumps(record))
+    table = tables.ablation_table(editable)
+    assert sorted(table.frame["Weights"].loc[lambda weights: weights != ""]) == ["trained-imse", "trained-muse"]
+    assert "smoke: 100 steps x 2 crops of 0.49 s on vb-mini" in table.footnotes[1]
+    assert table.footnotes[2] == ("Left out, trained under another budget or none recorded (see the training "
+                                  "table): trained-imse-taylor.")
+    imse = table.frame.set_index("Weights").loc["trained-imse"]
+    assert imse["Delta PESQ"] == pytest.approx(_paired_gain(editable, "trained-imse"))
+    training = tables.training_table(editable).frame.set_index("System")
+    assert training.loc["trained-imse-taylor", "Budget"] == "smoke: 5000 steps x 2 crops of 0.49 s on vb-mini"
+
+
+def test_a_trained_row_without_a_recorded_budget_says_so_and_is_counted(editable):
+    path = editable / "measured" / "vbdmd-sample" / "trained-imse.provenance.json"
+    path.write_text(json.dumps({key: value for key, value in json.loads(path.read_text()).items() if key != "budget"}))
+    table = tables.training_table(editable)
+    assert table.frame.set_index("System").loc["trained-imse", "Budget"] == "not recorded (smoke profile)"
+    assert "1 row(s) scored before budgets were recorded" in table.footnotes[-1]
+    assert (tables.ablation_table(editable).frame["Weights"] != "trained-imse").all()

@@ -12,6 +12,7 @@ import csv
 import numpy as np
 import pytest
 
+from bench.train.budget import TrainingBudget
 from bench.train.config import profile_config
 from bench.train.logs import TRAIN_LOG
 from bench.train.loop import RunOptions, train
@@ -36,3 +37,5 @@ def test_smoke_run_on_vb_mini_lowers_the_loss_and_raises_validation_pesq(tmp_pat
     assert untrained["failures"] == trained["failures"] == 0
     assert trained["pesq"] > untrained["pesq"], (untrained["pesq"], trained["pesq"])
     assert result.best_step == 60 and result.protocol == "clean"
+    budget = TrainingBudget.from_run(tmp_path / "smoke")  # what the trained rows of results/ will carry
+    assert (budget.steps, budget.batch_size, budget.data) == (60, 2, "vb-mini") and budget.step_minutes > 0

@@ -19,6 +19,8 @@ from imse.atomic import atomic_write_text
 TRAIN_LOG = "train_log.csv"
 VALIDATION_LOG = "validation_log.csv"
 TIMING_LOG = "timing.csv"
+SUMMARY = "summary.json"
+"""What a run did, rewritten at the end of every invocation of bench.train."""
 
 
 def _format(value: object) -> str:

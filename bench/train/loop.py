@@ -31,7 +31,7 @@ from bench.train.config import ConfigError, OptimiserConfig, TrainConfig, config
 from bench.train.data import TrainingSplits, check_splits, open_splits
 from bench.train.determinism import random_states, restore_random_states, seed_everything, use_deterministic_kernels
 from bench.train.discriminator import MetricDiscriminator
-from bench.train.logs import TIMING_LOG, TRAIN_LOG, VALIDATION_LOG, CsvLog, TensorBoard
+from bench.train.logs import SUMMARY, TIMING_LOG, TRAIN_LOG, VALIDATION_LOG, CsvLog, TensorBoard
 from bench.train.losses import GeneratorLoss, Spectrum, discriminator_loss, generator_loss
 from bench.train.pesq_targets import BatchTargets, PendingTargets, PesqTargets
 from bench.train.validation import ValidationResult, validate
@@ -43,7 +43,6 @@ from imse.unet import ModelConfig, SpeechEnhancementNet
 
 CHECKPOINT = "checkpoint_last.pt"
 BEST = "best.pt"
-SUMMARY = "summary.json"
 CHECKPOINT_FORMAT = "bench.train/1"
 CHECKPOINT_KEYS = frozenset({
     "config", "discriminator", "discriminator_optimiser", "discriminator_scheduler", "generator",

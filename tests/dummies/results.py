@@ -12,9 +12,13 @@ import soundfile
 from bench import pipeline
 from bench.conditions import Condition, write_conditions
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM
+from bench.train.budget import TrainingBudget
 from tests.dummies.audio import speech_like
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+SMOKE_BUDGET = TrainingBudget(profile="smoke", steps=100, batch_size=2, crop_seconds=0.49375, data="vb-mini",
+                              step_minutes=6.5, best_step=100)
+"""The budget the trained rows record."""
 
 
 def write_results(root: Path, utterances: int = 4, gtcrn: bool = False) -> Path:
@@ -64,7 +68,8 @@ def write_results(root: Path, utterances: int = 4, gtcrn: bool = False) -> Path:
                                         *((("gtcrn-vb", "good", ORIGIN_UPSTREAM, "gtcrn"),) if gtcrn else ())):
         for variant in pipeline.VARIANTS:
             pipeline.score(test_set, directories[kind], results, system, variant, root / "work" / system)
-        pipeline.record_provenance(results, test_set, system, origin, model=model)
+        details = {"budget": SMOKE_BUDGET.as_record(), "profile": "smoke"} if origin == ORIGIN_TRAINED else {}
+        pipeline.record_provenance(results, test_set, system, origin, model=model, **details)
     return results
 
 

@@ -1,0 +1,69 @@
+"""What a training run cost: profile, steps, crops, data and minutes, read from its run directory.
+
+Every trained row in `results/` carries this record in its provenance, so that a table never
+puts a 100-step CPU run beside the authors' 100 epochs without saying so, and rows trained
+under different budgets are never compared as if they were alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.train.config import TrainConfig
+from bench.train.logs import SUMMARY, TIMING_LOG
+from imse.frontend import SAMPLE_RATE
+
+
+class BudgetError(ValueError):
+    """A run directory whose budget cannot be read: no summary (never finished an invocation) or no timings."""
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """The budget of one run; `key` is what two runs must share to be compared."""
+
+    profile: str
+    steps: int
+    batch_size: int
+    crop_seconds: float
+    data: str
+    step_minutes: float
+    """Wall time of the training steps (timing.csv), validation excluded: it depends on the machine."""
+    best_step: int | None
+
+    @classmethod
+    def from_run(cls, run_dir: Path) -> TrainingBudget:
+        """Read config.json, summary.json and timing.csv of `run_dir`."""
+        config = TrainConfig.load(run_dir)
+        summary_path, timing_path = run_dir / SUMMARY, run_dir / TIMING_LOG
+        for path in (summary_path, timing_path):
+            if not path.is_file():
+                raise BudgetError(f"{path} is missing: the run never finished an invocation of bench.train; "
+                                  f"resume it with python -m bench.train --resume {run_dir}")
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        with timing_path.open(newline="", encoding="utf-8") as handle:
+            seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
+        return cls(profile=config.profile, steps=int(summary["steps"]), batch_size=config.batch_size,
+                   crop_seconds=config.segment_size / SAMPLE_RATE, data=str(config.data),
+                   step_minutes=round(seconds / 60, 1), best_step=summary["best_step"])
+
+    @classmethod
+    def from_record(cls, record: dict) -> TrainingBudget:
+        """The inverse of `as_record` (a provenance file's "budget")."""
+        return cls(**record)
+
+    def as_record(self) -> dict:
+        return asdict(self)
+
+    @property
+    def key(self) -> tuple:
+        """What makes two budgets comparable: profile, steps, batch, crop and data (minutes vary by machine)."""
+        return (self.profile, self.steps, self.batch_size, self.crop_seconds, self.data)
+
+    def label(self) -> str:
+        """'smoke: 100 steps x 2 crops of 0.49 s on vb-mini': what `key` says, for a table (minutes apart)."""
+        crops = f"{self.batch_size} crops of {self.crop_seconds:.2f} s"
+        return f"{self.profile}: {self.steps} steps x {crops} on {self.data}"
