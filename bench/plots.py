@@ -197,6 +197,40 @@ SPECTROGRAM_WINDOW = 512
 SPECTROGRAM_HOP = 128
 
 
+GENERATOR_TERMS = ("generator_total", "metric", "magnitude", "phase", "complex")
+DISCRIMINATOR_TERMS = ("discriminator_total", "discriminator_real", "discriminator_enhanced")
+VALIDATION_MEASURES = {"pesq": "PESQ", "csig": "CSIG", "cbak": "CBAK", "covl": "COVL", "stoi": "STOI"}
+
+
+def learning_curve(run_dir: Path, output: Path | None = None) -> list[Path]:
+    """learning_curve.png/.pdf of a bench.train run: each loss term (raw, and a running mean over a fiftieth
+    of the run) and every validation measure against the step, from train_log.csv and validation_log.csv."""
+    from bench.train.logs import TRAIN_LOG, VALIDATION_LOG
+
+    steps = pandas.read_csv(run_dir / TRAIN_LOG)
+    validations = pandas.read_csv(run_dir / VALIDATION_LOG) if (run_dir / VALIDATION_LOG).is_file() else None
+    window = max(1, len(steps) // 50)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for axis, terms, title in ((axes[0], GENERATOR_TERMS, "generator loss terms"),
+                               (axes[1], (*DISCRIMINATOR_TERMS, "batch_pesq"), "discriminator terms, batch PESQ")):
+        for colour, term in zip(OKABE_ITO, terms, strict=False):
+            values = pandas.to_numeric(steps[term], errors="coerce")
+            axis.plot(steps["step"], values, color=colour, alpha=0.25, linewidth=0.6)
+            axis.plot(steps["step"], values.rolling(window, min_periods=1).mean(), color=colour, label=term)
+        axis.set(xlabel="generator step", title=title, ylabel="loss (unweighted)" if axis is axes[0] else "value")
+        axis.legend(fontsize=7)
+    axes[0].set_yscale("log")  # the terms are positive and span decades
+    measured = [m for m in VALIDATION_MEASURES if validations is not None and validations[m].notna().any()]
+    for colour, measure in zip(OKABE_ITO, measured, strict=False):
+        axes[2].plot(validations["step"], validations[measure], marker="o", color=colour,
+                     label=VALIDATION_MEASURES[measure])
+    axes[2].set(xlabel="generator step", ylabel="validation mean",
+                title=f"validation ({len(validations) if validations is not None else 0} evaluations)")
+    if measured:
+        axes[2].legend(fontsize=7)
+    return _save(figure, output or run_dir, "learning_curve")
+
+
 def magnitude_db(samples: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """(frequencies in Hz, times in s, |STFT| in dB): a Hann window of SPECTROGRAM_WINDOW samples."""
     spectrum, frequencies, times = matplotlib.mlab.specgram(

@@ -39,3 +39,4 @@ def test_smoke_run_on_vb_mini_lowers_the_loss_and_raises_validation_pesq(tmp_pat
     assert result.best_step == 60 and result.protocol == "clean"
     budget = TrainingBudget.from_run(tmp_path / "smoke")  # what the trained rows of results/ will carry
     assert (budget.steps, budget.batch_size, budget.data) == (60, 2, "vb-mini") and budget.step_minutes > 0
+    assert (tmp_path / "smoke" / "learning_curve.png").stat().st_size > 0

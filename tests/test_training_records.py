@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas
 import pytest
 
 from bench.train.budget import BudgetError, TrainingBudget
@@ -28,3 +29,25 @@ def test_a_run_that_never_finished_an_invocation_is_named_with_the_fix(tmp_path)
     with pytest.raises(BudgetError, match=r"summary.json is missing.*--resume"):
         TrainingBudget.from_run(tmp_path)
 
+
+def test_learning_curve_plots_every_loss_term_and_validation_measure_of_the_logs(tmp_path, monkeypatch):
+    from bench import plots
+
+    columns = {"step": [1, 2, 3, 4], **{term: [4.0, 3.0, 2.5, 2.0] for term in plots.GENERATOR_TERMS},
+               **{term: [0.5, 0.4, 0.3, 0.2] for term in plots.DISCRIMINATOR_TERMS}, "batch_pesq": [1.1, 1.2, 1.3, 1.5]}
+    pandas.DataFrame(columns).assign(magnitude=[1.0, 0.5, 0.25, 0.125]).to_csv(tmp_path / "train_log.csv", index=False)
+    pandas.DataFrame({"step": [0, 4], "pesq": [1.03, 1.41], "csig": [None, None], "cbak": [None, None],
+                      "covl": [None, None], "stoi": [None, None]}).to_csv(tmp_path / "validation_log.csv", index=False)
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda figure, output, name: figures.append((figure, output, name)) or [])
+    plots.learning_curve(tmp_path)
+    (figure, output, name), = figures
+    assert (output, name) == (tmp_path, "learning_curve")
+    generator, discriminator, validation = figure.axes
+    raw = {line.get_label(): list(line.get_ydata()) for line in generator.lines if not line.get_label().startswith("_")}
+    assert set(raw) == set(plots.GENERATOR_TERMS)
+    assert raw["magnitude"][0] == 1.0  # a running mean of a 4-step run is the raw value (window 1)
+    assert {line.get_label() for line in discriminator.lines if not line.get_label().startswith("_")} == {
+        *plots.DISCRIMINATOR_TERMS, "batch_pesq"}
+    (pesq,) = validation.lines  # the empty measures are not drawn
+    assert (list(pesq.get_xdata()), list(pesq.get_ydata())) == ([0, 4], [1.03, 1.41])

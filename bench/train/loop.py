@@ -538,6 +538,9 @@ class Trainer:
             distributed.shutdown(self.group)
         if self.group.is_main:
             self._write_summary(result)
+            from bench.plots import learning_curve  # matplotlib: only once the steps are done
+
+            learning_curve(self.run_dir)
         return result
 
     def _train(self, done: Invocation) -> None:
