@@ -177,8 +177,10 @@ def complexity_scaling(results: Path, output: Path) -> list[Path]:
     timing.set(xscale="log", yscale="log", xlabel="input length (s, log)", ylabel="median latency (s, log)",
                title=f"Full-utterance latency, {thread_count_label(first['latency_threads'])}")
     timing.set_xticks(lengths, [str(length) for length in lengths])
-    for ticks in (timing.yaxis.set_major_formatter, timing.yaxis.set_minor_formatter):
-        ticks(matplotlib.ticker.FormatStrFormatter("%g"))  # 0.3, 2, 6 rather than 3 x 10^-1
+    plain = matplotlib.ticker.FormatStrFormatter("%g")  # 0.3, 2, 6 rather than 3 x 10^-1
+    timing.yaxis.set_major_formatter(plain)
+    low, high = timing.get_ylim()  # minor labels only within a decade: across several they print on each other
+    timing.yaxis.set_minor_formatter(plain if high / low < 10 else matplotlib.ticker.NullFormatter())
     timing.legend(fontsize=8)
     return _save(figure, output, "complexity_scaling")
 
