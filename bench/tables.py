@@ -40,7 +40,7 @@ from bench.metrics import DEFAULT_VARIANT, METRICS, OK, VARIANTS
 from bench.metrics.statistics import BOOTSTRAP_RESAMPLES, MIN_SAMPLE, describe
 from bench.metrics.table import CONDITION_COLUMNS, has_conditions, read_table
 from bench.results import ORIGIN_INPUT, ORIGIN_TRAINED, ORIGINS, SAMPLE_UTTERANCES, Measured, load_measured
-from bench.train.budget import TrainingBudget
+from bench.train.budget import BudgetError, TrainingBudget
 from imse.atomic import atomic_write_text
 from imse.frontend import SAMPLE_RATE, SEGMENT_SIZE, STFTConfig
 
@@ -309,25 +309,54 @@ def _measured(results: Path, variant: str) -> list[Measured]:
 
 
 def _budget(measured: Measured) -> TrainingBudget | None:
-    """The training budget in a trained row's provenance; None where it was scored before budgets were recorded."""
-    record = measured.provenance.get("budget")
-    return TrainingBudget.from_record(record) if record else None
+    """The training budget in a trained row's provenance; None where it was scored before budgets were recorded.
+    Raises TablesError, naming the file, for a budget that is there but malformed."""
+    if measured.provenance.get("budget") is None:
+        return None
+    try:
+        return TrainingBudget.from_record(measured.provenance["budget"])
+    except BudgetError as error:
+        path = measured.table.with_name(f"{measured.system}.provenance.json")
+        raise TablesError(f"{path}: {error}; re-run nox -s reproduce to record it again") from error
 
 
-def _noisy_ok(results: Path, variant: str) -> dict[str, dict[str, dict]]:
-    """Per dataset, the noisy input's utterances scored ok, by id: what a gain over noisy is paired with."""
-    return {m.dataset: {row["utterance"]: row for row in read_table(m.table)[0] if row["status"] == OK}
-            for m in _measured(results, variant) if m.origin == ORIGIN_INPUT}
+def _noisy_rows(results: Path, variant: str) -> dict[str, tuple[Measured, list[dict]]]:
+    """Per dataset, the noisy input and its per-utterance rows: what a gain over noisy is paired with."""
+    return {m.dataset: (m, read_table(m.table)[0]) for m in _measured(results, variant) if m.origin == ORIGIN_INPUT}
 
 
-TRAINING_COLUMNS = ["System", "Budget", "Minutes", "Data", "n", "PESQ", "PESQ 95% CI", "Delta PESQ",
+def _against_noisy(measured: Measured, noisy: dict[str, tuple[Measured, list[dict]]]) -> dict:
+    """`_means_and_gains` over all of a system's utterances, paired with noisy's on the same conditions (refused
+    otherwise); "n paired" counts the utterances its gains are over (empty without a noisy row)."""
+    rows, header = read_table(measured.table)
+    noisy_ok = {}
+    if measured.dataset in noisy:
+        noisy_measured, noisy_rows = noisy[measured.dataset]
+        if has_conditions(header):
+            _check_same_conditions(measured, rows, noisy_measured, noisy_rows)
+        noisy_ok = {row["utterance"]: row for row in noisy_rows if row["status"] == OK}
+    paired = sum(row["status"] == OK and row["utterance"] in noisy_ok for row in rows)
+    return {**_means_and_gains(measured, rows, noisy_ok), "n paired": paired if noisy_ok else None}
+
+
+def _gain_notes(records: list[dict], noisy: dict) -> list[str]:
+    """What the gains are, and which data has no noisy row to take them against."""
+    notes = ["Delta PESQ, Delta STOI: mean gain over the noisy input on the same utterances (n paired: scored ok "
+             "for both), with a bootstrap 95% CI; a negative gain means the model is worse than doing nothing."]
+    without = sorted({record["Data"] for record in records if record["n paired"] is None})
+    if without:
+        notes.append("No gain where the data has no scored noisy input: " + ", ".join(without) + ".")
+    return notes
+
+
+TRAINING_COLUMNS = ["System", "Budget", "Minutes", "Data", "n", "PESQ", "PESQ 95% CI", "n paired", "Delta PESQ",
                     "Delta PESQ 95% CI", "CSIG", "CBAK", "COVL", "SSNR", "STOI", "Delta STOI"]
 
 
 def training_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     """Every row of our own training runs with its budget, and where it stands against the noisy input
     (the gain over noisy on the same utterances, with its CI). No best value is marked: budgets differ."""
-    noisy_ok = _noisy_ok(results, variant)
+    noisy = _noisy_rows(results, variant)
     records, unrecorded = [], []
     for measured in _measured(results, variant):
         if measured.origin != ORIGIN_TRAINED:
@@ -337,15 +366,12 @@ def training_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
             unrecorded.append(f"{measured.system} ({measured.dataset})")
         label = budget.label() if budget else f"not recorded ({measured.provenance.get('profile', 'unknown')} profile)"
         records.append({"Budget": label, "Minutes": budget.step_minutes if budget else None,
-                        "Data": _dataset_label(measured.dataset),
-                        **_means_and_gains(measured, read_table(measured.table)[0],
-                                           noisy_ok.get(measured.dataset, {}))})
-    footnotes = ["Budget: training profile, generator steps x batch of crops, training data; Minutes: wall time of "
-                 "the training steps on the machine that trained it (validation excluded). Rows trained under "
-                 "different budgets are not comparable with each other, nor with the authors' checkpoints (main "
-                 "table), which trained for the paper's epochs on a GPU.",
-                 "Delta PESQ, Delta STOI: mean gain over the noisy input on the same utterances (scored ok for both), "
-                 "with a bootstrap 95% CI; a negative gain means the model is worse than doing nothing."]
+                        "Data": _dataset_label(measured.dataset), **_against_noisy(measured, noisy)})
+    footnotes = ["Budget: training profile, generator steps x batch of crops, training data; the weights are the "
+                 "run's best validation checkpoint. Minutes: wall time of the training steps on the machine that "
+                 "trained it (validation excluded). Rows trained under different budgets are not comparable with "
+                 "each other, nor with the authors' checkpoints (main table), which trained for the paper's epochs "
+                 "on a GPU.", *_gain_notes(records, noisy)]
     if unrecorded:
         footnotes.append(f"{len(unrecorded)} row(s) scored before budgets were recorded name only their profile: "
                          + ", ".join(unrecorded) + "; re-run nox -s reproduce to record them.")
@@ -353,25 +379,42 @@ def training_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
                  "Our training runs: budget, and standing against the noisy input", footnotes, highlight=False)
 
 
+def _shared_budget(trained: list[Measured], budgets: dict[tuple[str, str], TrainingBudget | None]
+                   ) -> tuple[tuple | None, str]:
+    """The budget most of the ablation's models were trained under, and how it was chosen: on a tie, the one
+    with the most steps (then the first in sorted order), and the tie is said."""
+    models: dict[tuple, set[str]] = {}
+    for measured in trained:
+        budget = budgets[measured.dataset, measured.system]
+        if budget is not None:
+            models.setdefault(budget.key, set()).add(measured.provenance["model"])
+    if not models:
+        return None, "no training run with a recorded budget"
+    most = max(len(names) for names in models.values())
+    tied = sorted((key for key, names in models.items() if len(names) == most), key=lambda key: (-key[1], key))
+    label = next(budgets[k].label() for k in budgets if budgets[k] is not None and budgets[k].key == tied[0])
+    if len(tied) == 1:
+        return tied[0], f"all trained under one budget, {label}"
+    return tied[0], (f"all trained under one budget, {label}, chosen among {len(tied)} budgets that each cover "
+                     f"{most} of the four models as the one with the most steps")
+
+
 def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     """The four embedding/attention pairs: complexity, and the metrics of our training runs under one shared
-    budget (the one most of the four were trained under); runs under any other budget are named, not shown."""
+    budget (`_shared_budget`); runs under any other budget, or none recorded, are named, not shown."""
     present = (results / MEASURED_FILES["complexity"]).exists()
     complexity = _complexity_frame(results).set_index("model") if present else None
     trained = [m for m in _measured(results, variant)
                if m.origin == ORIGIN_TRAINED and m.provenance.get("model") in ABLATION_MODELS]
-    budgets = {m.system: _budget(m) for m in trained}
-    models_by_budget: dict[tuple, set[str]] = {}
-    for measured in trained:
-        if budgets[measured.system] is not None:
-            models_by_budget.setdefault(budgets[measured.system].key, set()).add(measured.provenance["model"])
-    shared = max(models_by_budget, key=lambda key: len(models_by_budget[key]), default=None)
-    compared = [m for m in trained if budgets[m.system] is not None and budgets[m.system].key == shared]
-    left_out = sorted({m.system for m in trained} - {m.system for m in compared})
-    noisy_ok = _noisy_ok(results, variant)
+    budgets = {(m.dataset, m.system): _budget(m) for m in trained}
+    shared, chosen = _shared_budget(trained, budgets)
+    compared = [m for m in trained if budgets[m.dataset, m.system] is not None
+                and budgets[m.dataset, m.system].key == shared]
+    left_out = [f"{m.system} ({m.dataset})" for m in trained if m not in compared]
+    noisy = _noisy_rows(results, variant)
     blocks = {"imse": ("IDConv", "MALA"), "imse-de": ("deformable", "MALA"),
               "imse-taylor": ("IDConv", "Taylor"), "muse": ("deformable", "Taylor")}
-    rows = []
+    rows, records = [], []
     for model in ABLATION_MODELS:
         base = {"Model": model, "Embedding": blocks[model][0], "Attention": blocks[model][1]}
         if complexity is not None and model in complexity.index:
@@ -380,20 +423,19 @@ def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         runs = [m for m in compared if m.provenance.get("model") == model]
         if not runs:
             rows.append({**base, "Weights": "", DATA_COLUMN: "", "n": ""})
-        for run in runs:
-            cells = _means_and_gains(run, read_table(run.table)[0], noisy_ok.get(run.dataset, {}))
-            rows.append({**base, "Weights": run.system, DATA_COLUMN: _dataset_label(run.dataset), "n": run.sample(),
-                         "Minutes": budgets[run.system].step_minutes,
-                         **{METRIC_LABELS[m]: run.mean(m) for m in METRICS}, "Delta PESQ": cells.get("Delta PESQ")})
+        for run in runs:  # every cell of a row from its per-utterance table, the gain's pairs included
+            cells = _against_noisy(run, noisy)
+            records.append({"Data": _dataset_label(run.dataset), **cells})
+            rows.append({**base, "Weights": run.system, DATA_COLUMN: _dataset_label(run.dataset), "n": cells["n"],
+                         "Minutes": budgets[run.dataset, run.system].step_minutes,
+                         **{METRIC_LABELS[m]: cells[METRIC_LABELS[m]] for m in METRICS},
+                         "n paired": cells["n paired"], "Delta PESQ": cells.get("Delta PESQ")})
     from bench.train.__main__ import paper_epoch_range  # imports bench.data: only when this table is made
 
-    budget = (f"all trained under one budget, {budgets[compared[0].system].label()}"
-              if compared else "no training run with a recorded budget")
     footnotes = [f"Params and GMACs are measured by bench.complexity (fvcore, {_one_second()}).",
-                 f"Metrics come from our own training runs, {budget} (Minutes: wall time of the steps), so the four "
+                 f"Metrics come from our own training runs, {chosen} (Minutes: wall time of the steps), so the four "
                  "are compared like with like; the authors' checkpoints, trained for the paper's "
-                 f"{paper_epoch_range()} epochs, are in the main table. Delta PESQ: gain over the noisy input on the "
-                 "same utterances."]
+                 f"{paper_epoch_range()} epochs, are in the main table.", *_gain_notes(records, noisy)]
     if left_out:
         footnotes.append("Left out, trained under another budget or none recorded (see the training table): "
                          + ", ".join(left_out) + ".")
@@ -713,7 +755,7 @@ def _precision(column: str) -> str:
     two_decimals = {"SSNR", "SI-SDR", "Params, paper convention (M)", "Peak memory (MiB)"}
     if column in two_decimals or column.endswith("(%)"):
         return "{:.2f}"
-    if column in {"n", "Seconds"}:
+    if column in {"n", "n paired", "Seconds"}:
         return "{:.0f}"
     if column == "Minutes":
         return "{:.1f}"

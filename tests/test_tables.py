@@ -23,7 +23,7 @@ from bench import plots, tables
 from bench.metrics.statistics import MIN_SAMPLE
 from bench.pipeline import TestSet
 from bench.reproduce import _significance
-from tests.dummies.results import write_results
+from tests.dummies.results import SMOKE_BUDGET, write_results
 
 
 @pytest.fixture(scope="module")
@@ -374,19 +374,16 @@ def _summary(results, system="muse-vb", variant="loizou"):
 
 
 def test_measured_rows_carry_n_and_failures(editable):
-    for system in ("muse-vb", "trained-imse"):
-        for variant in ("loizou", "upstream-float"):
-            path = _summary(editable, system, variant)
-            summary = json.loads(path.read_text())
-            summary.update(ok=2, failures=4, count=6)
-            path.write_text(json.dumps(summary))
+    for variant in ("loizou", "upstream-float"):
+        path = _summary(editable, variant=variant)
+        summary = json.loads(path.read_text())
+        summary.update(ok=2, failures=4, count=6)
+        path.write_text(json.dumps(summary))
     main = tables.main_table(editable).frame.set_index("System")
     assert main.loc["muse-vb", "n"] == "2 of 6, 4 failed" and main.loc["noisy", "n"] == str(MIN_SAMPLE)
     assert (main[main["Origin"] == "reported"]["n"] == "").all()
     variants = tables.metric_variants_table(editable).frame.set_index("System")
     assert variants.loc["muse-vb", "n"] == "2 of 6, 4 failed"
-    ablation = tables.ablation_table(editable).frame
-    assert ablation[ablation["Weights"] == "trained-imse"]["n"].tolist() == ["2 of 6, 4 failed"]
     assert "n = 6" not in tables.to_latex(tables.main_table(editable))  # the column says it, not a label
 
 
@@ -566,8 +563,8 @@ def test_ablation_compares_only_runs_under_one_budget_and_names_the_others(edita
     table = tables.ablation_table(editable)
     assert sorted(table.frame["Weights"].loc[lambda weights: weights != ""]) == ["trained-imse", "trained-muse"]
     assert "smoke: 100 steps x 2 crops of 0.49 s on vb-mini" in table.footnotes[1]
-    assert table.footnotes[2] == ("Left out, trained under another budget or none recorded (see the training "
-                                  "table): trained-imse-taylor.")
+    assert table.footnotes[-1] == ("Left out, trained under another budget or none recorded (see the training "
+                                   "table): trained-imse-taylor (vbdmd-sample).")
     imse = table.frame.set_index("Weights").loc["trained-imse"]
     assert imse["Delta PESQ"] == pytest.approx(_paired_gain(editable, "trained-imse"))
     training = tables.training_table(editable).frame.set_index("System")
@@ -581,3 +578,58 @@ def test_a_trained_row_without_a_recorded_budget_says_so_and_is_counted(editable
     assert table.frame.set_index("System").loc["trained-imse", "Budget"] == "not recorded (smoke profile)"
     assert "1 row(s) scored before budgets were recorded" in table.footnotes[-1]
     assert (tables.ablation_table(editable).frame["Weights"] != "trained-imse").all()
+
+
+def _edit_csv(path, change):
+    frame = pandas.read_csv(path)
+    change(frame)
+    frame.to_csv(path, index=False)
+
+
+def test_gains_are_over_the_pairs_both_scored_and_a_condition_mismatch_is_refused(editable):
+    sample = editable / "measured" / "vbdmd-sample"
+    _edit_csv(sample / "noisy.loizou.csv", lambda frame: frame.__setitem__("status", ["failed", *frame["status"][1:]]))
+    row = tables.training_table(editable).frame.set_index("System").loc["trained-imse"]
+    assert (row["n"], row["n paired"]) == (str(MIN_SAMPLE), MIN_SAMPLE - 1)
+    assert row["Delta PESQ"] == pytest.approx(_paired_gain(editable, "trained-imse"))  # over the ok pairs only
+    _edit_csv(sample / "trained-imse.loizou.csv",
+              lambda frame: frame.__setitem__("snr_db", [99.0, *frame["snr_db"][1:]]))
+    with pytest.raises(tables.TablesError, match="is at .*99.* but .*noisy.loizou.csv has it at"):
+        tables.training_table(editable)
+
+
+@pytest.mark.parametrize(("budget", "problem"), [
+    ("smoke", "not str"), ({}, "missing"), ({**SMOKE_BUDGET.as_record(), "gpu": "h200"}, "unknown .'gpu'."),
+    ({**SMOKE_BUDGET.as_record(), "steps": -5}, "steps is -5"),
+    ({**SMOKE_BUDGET.as_record(), "step_minutes": "fast"}, "step_minutes is 'fast'"),
+])
+def test_a_malformed_budget_is_refused_naming_its_file(editable, budget, problem):
+    path = editable / "measured" / "vbdmd-sample" / "trained-imse.provenance.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "budget": budget}))
+    with pytest.raises(tables.TablesError, match=f"trained-imse.provenance.json: .*{problem}"):
+        tables.training_table(editable)
+
+
+def test_ablation_takes_each_rows_budget_from_its_own_data_and_says_how_a_tie_was_settled(editable):
+    shutil.copytree(editable / "measured" / "vbdmd-sample", editable / "measured" / "vb-mini")
+    for provenance in (editable / "measured" / "vb-mini").glob("*.provenance.json"):
+        record = {**json.loads(provenance.read_text()), "dataset": "vb-mini"}
+        if record["system"] == "trained-imse":
+            record["budget"] = None  # this one row only: the sample's trained-imse keeps its budget
+        provenance.write_text(json.dumps(record))
+    table = tables.ablation_table(editable)
+    shown = table.frame[table.frame["Weights"] == "trained-imse"]
+    assert shown["Data"].tolist() == [tables._dataset_label("vbdmd-sample")]  # vb-mini's, budget-less, left out
+    assert table.footnotes[-1].endswith("trained-imse (vb-mini).")
+    sample = editable / "measured" / "vbdmd-sample"
+    for system, model, steps in (("trained-imse-taylor", "imse-taylor", 5000),):
+        for variant in ("loizou", "upstream-float"):
+            for suffix in (".csv", ".summary.json"):
+                source = sample / f"trained-imse.{variant}{suffix}"
+                shutil.copy(source, source.with_name(f"{system}.{variant}{suffix}"))
+        record = json.loads((sample / "trained-imse.provenance.json").read_text())
+        record.update(system=system, model=model, budget={**record["budget"], "steps": steps})
+        (sample / f"{system}.provenance.json").write_text(json.dumps(record))
+    table = tables.ablation_table(editable)  # one model at 100 steps, one at 5000: a tie, settled by steps
+    assert "smoke: 5000 steps" in table.footnotes[1] and "chosen among 2 budgets" in table.footnotes[1]
+    assert table.frame.loc[table.frame["Weights"] != "", "Weights"].tolist() == ["trained-imse-taylor"]

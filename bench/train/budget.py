@@ -17,6 +17,26 @@ from bench.train.logs import SUMMARY, TIMING_LOG
 from imse.frontend import SAMPLE_RATE
 
 
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+FIELD_CHECKS = {
+    "profile": (lambda value: isinstance(value, str) and value != "", "a profile name"),
+    "steps": (_count, "a whole number of steps, at least 1"),
+    "batch_size": (_count, "a whole batch size, at least 1"),
+    "crop_seconds": (lambda value: _seconds(value) and value > 0, "seconds above 0"),
+    "data": (lambda value: isinstance(value, str) and value != "", "the training data's name"),
+    "step_minutes": (_seconds, "minutes, 0 or more"),
+    "best_step": (lambda value: value is None or (_count(value) or value == 0), "a step, or null"),
+}
+"""Every field of a recorded budget, with what a valid value is: a budget read from a file is checked."""
+
+
 class BudgetError(ValueError):
     """A run directory whose budget cannot be read: no summary (never finished an invocation) or no timings."""
 
@@ -51,8 +71,17 @@ class TrainingBudget:
                    step_minutes=round(seconds / 60, 1), best_step=summary["best_step"])
 
     @classmethod
-    def from_record(cls, record: dict) -> TrainingBudget:
-        """The inverse of `as_record` (a provenance file's "budget")."""
+    def from_record(cls, record: object) -> TrainingBudget:
+        """The inverse of `as_record` (a provenance file's "budget"); BudgetError says what is wrong with it."""
+        if not isinstance(record, dict):
+            raise BudgetError(f"a budget is an object of {sorted(FIELD_CHECKS)}, not {type(record).__name__}")
+        missing, unknown = sorted(set(FIELD_CHECKS) - set(record)), sorted(set(record) - set(FIELD_CHECKS))
+        if missing or unknown:
+            raise BudgetError(f"a budget has exactly the keys {sorted(FIELD_CHECKS)}; missing {missing}, "
+                              f"unknown {unknown}")
+        for name, (valid, expected) in FIELD_CHECKS.items():
+            if not valid(record[name]):
+                raise BudgetError(f"budget {name} is {record[name]!r}; expected {expected}")
         return cls(**record)
 
     def as_record(self) -> dict:
