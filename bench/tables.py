@@ -384,15 +384,17 @@ def _shared_budget(trained: list[Measured], budgets: dict[tuple[str, str], Train
     """The budget most of the ablation's models were trained under, and how it was chosen: on a tie, the one
     with the most steps (then the first in sorted order), and the tie is said."""
     models: dict[tuple, set[str]] = {}
+    labels: dict[tuple, str] = {}
     for measured in trained:
         budget = budgets[measured.dataset, measured.system]
         if budget is not None:
             models.setdefault(budget.key, set()).add(measured.provenance["model"])
+            labels[budget.key] = budget.label()
     if not models:
         return None, "no training run with a recorded budget"
     most = max(len(names) for names in models.values())
     tied = sorted((key for key, names in models.items() if len(names) == most), key=lambda key: (-key[1], key))
-    label = next(budgets[k].label() for k in budgets if budgets[k] is not None and budgets[k].key == tied[0])
+    label = labels[tied[0]]
     if len(tied) == 1:
         return tied[0], f"all trained under one budget, {label}"
     return tied[0], (f"all trained under one budget, {label}, chosen among {len(tied)} budgets that each cover "
