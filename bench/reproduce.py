@@ -1,6 +1,7 @@
 """The main job: complexity, evaluation of the authors' weights, brief training, tables, plots.
 
-    python -m bench.reproduce [--profile smoke|paper] [--data SOURCE] [--results DIR] [--seed N] [--threads N]
+    python -m bench.reproduce [--profile smoke|cpu|paper] [--data SOURCE] [--results DIR] [--seed N] [--threads N]
+    python -m bench.reproduce --evaluate-run RUN_DIR --system trained-NAME [--data SOURCE] [--results DIR]
 
 With no arguments (the `smoke` profile) it runs on this machine, offline, in about an hour
 on 2 CPU cores (measured: 51 minutes from a clean clone with an empty cache, before the
@@ -16,6 +17,11 @@ Enhancement and training run on `--threads` torch threads (default 1), recorded 
 provenance file: the float rounding of a convolution depends on how its work is split, so
 the same seed gives the same numbers only on the same thread count. One thread makes the
 results independent of the machine's core count and equal to `bench.regress`'s baselines.
+
+`--evaluate-run RUN_DIR --system trained-NAME` evaluates a run trained on its own (the `cpu`
+profile, a fine-tuning with --init) exactly as the main job evaluates its runs: the best
+checkpoint on every test set, its budget, config and init in the provenance, and its config,
+logs and learning curve copied to results/training/trained-NAME/.
 """
 
 from __future__ import annotations
@@ -31,15 +37,20 @@ from bench import pipeline
 from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT
 from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table
-from bench.train.budget import TrainingBudget
-from bench.train.config import PROFILES
+from bench.train.budget import BudgetError, TrainingBudget
+from bench.train.config import CONFIG_FILE, PROFILES, ConfigError, TrainConfig
+from bench.train.logs import SUMMARY, TIMING_LOG, TRAIN_LOG, VALIDATION_LOG
 from imse.arguments import positive_integer
-from imse.atomic import atomic_write_text
+from imse.atomic import atomic_write, atomic_write_text
 from imse.checkpoint import CheckpointError
 from imse.registry import registry
 
 COMPARISONS = (("imse-vb-3.399", "muse-vb"), ("trained-imse", "trained-muse"), ("imse-vb-3.399", "imse-vb-3.373"),
                ("imse-vb-3.399", "gtcrn-vb"))
+DEFAULT_PROFILE = "smoke"
+"""The main job's training profile: the one that fits its hour."""
+TRAINING_RECORDS = "training"
+"""results/training/<system>/: config, logs and learning curve of each trained row's run."""
 
 
 class Log:
@@ -110,6 +121,40 @@ def _evaluate_bundles(test_sets: list[pipeline.TestSet], results: Path, work: Pa
                 log.skip(f"bundle {bundle}: {error}")
 
 
+def evaluate_run(run_dir: Path, system: str, test_sets: list[pipeline.TestSet], results: Path, work: Path,
+                 log: Log) -> None:
+    """Evaluate a finished bench.train run's best checkpoint on every test set as `system`, its budget and
+    config in the provenance, and keep its learning curve and logs under results/training/<system>/."""
+    best = run_dir / "best.pt"
+    if not best.is_file():
+        raise pipeline.PipelineError(f"{best} is missing: the run kept no best checkpoint (unfinished, or no "
+                                     f"finite validation PESQ); finish it with python -m bench.train --resume "
+                                     f"--out {run_dir}")
+    config = TrainConfig.load(run_dir)
+    budget = TrainingBudget.from_run(run_dir)
+    print(f"{system}: {budget.label()}, {budget.step_minutes:g} min of steps", file=sys.stderr)
+    for test_set in test_sets:
+        log.step(f"evaluating {system} on {test_set.name}")
+        pipeline.evaluate_weights(str(best), test_set, results, work, system, ORIGIN_TRAINED, seed=config.seed,
+                                  profile=config.profile, training_data=config.data, init=config.init,
+                                  run=str(run_dir), budget=budget.as_record())
+    _keep_training_record(run_dir, results / TRAINING_RECORDS / system)
+
+
+def _keep_training_record(run_dir: Path, destination: Path) -> None:
+    """Copy the run's config, summary and logs (atomically, file by file) and draw its learning curve there:
+    the curve behind a trained row stays in results/ after the cache that trained it is gone."""
+    from bench import plots
+
+    if not (run_dir / TRAIN_LOG).is_file():
+        raise pipeline.PipelineError(f"{run_dir / TRAIN_LOG} is missing: the run has no learning curve to keep")
+    for name in (CONFIG_FILE, SUMMARY, TRAIN_LOG, VALIDATION_LOG, TIMING_LOG):
+        if (run_dir / name).is_file():
+            with atomic_write(destination / name, "wb") as stream:
+                stream.write((run_dir / name).read_bytes())
+    plots.learning_curve(run_dir, output=destination)
+
+
 def _train_and_evaluate(models: list[str], profile: str, seed: int, training_data: str,
                         test_sets: list[pipeline.TestSet], results: Path, work: Path, log: Log) -> None:
     """Train each model (or skip it, saying why) and evaluate its best checkpoint on every test set."""
@@ -120,13 +165,13 @@ def _train_and_evaluate(models: list[str], profile: str, seed: int, training_dat
         except pipeline.Skip as reason:
             log.skip(str(reason))
             continue
-        budget = TrainingBudget.from_run(best.parent)
-        print(f"trained {model}: {budget.label()}, {budget.step_minutes:g} min of steps", file=sys.stderr)
-        for test_set in test_sets:
-            log.step(f"evaluating trained {model} on {test_set.name}")
-            pipeline.evaluate_weights(str(best), test_set, results, work, f"trained-{model}", ORIGIN_TRAINED,
-                                      seed=seed, profile=profile, training_data=training_data, run=str(best.parent),
-                                      budget=budget.as_record())
+        evaluate_run(best.parent, trained_system(model, profile), test_sets, results, work, log)
+
+
+def trained_system(model: str, profile: str) -> str:
+    """The row name of a model trained by the main job: `trained-<model>` under its default profile, with the
+    profile appended under any other, so that a `cpu` run never replaces the `smoke` rows."""
+    return f"trained-{model}" if profile == DEFAULT_PROFILE else f"trained-{model}-{profile}"
 
 
 def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:
@@ -166,10 +211,28 @@ def write_tables_and_plots(results: Path) -> None:
     plots.write_plots(results, results / "plots")
 
 
+def _evaluate_run_command(run_dir: Path, system: str, data: str | None, results: Path) -> int:
+    if not system.startswith("trained-"):
+        print(f"error: --system {system!r}: a trained row's name starts with 'trained-' (e.g. trained-imse-cpu), "
+              "so that tables never take it for the authors' weights", file=sys.stderr)
+        return 2
+    log = Log()
+    work = pipeline.work_dir()
+    try:
+        test_sets = _test_sets(data, work, log)
+        evaluate_run(run_dir, system, test_sets, results, work, log)
+        write_tables_and_plots(results)
+    except (BenchError, BudgetError, ConfigError) as error:
+        return report_error(error)
+    print(f"\ndone: {system} in {results / 'measured'}; its curve in {results / TRAINING_RECORDS / system}",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.reproduce`: parse, run every step, print what was skipped."""
     parser = argparse.ArgumentParser(prog="python -m bench.reproduce", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=PROFILES, default="smoke")
+    parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE)
     parser.add_argument("--data", help="a VoiceBank+DEMAND source for the full test set (and paper training)")
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--seed", type=int, default=pipeline.SEED)
@@ -179,9 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=positive_integer, default=1,
                         help="torch threads for enhancement and training (default 1: see above); "
                              "latency is measured at 1 and all threads regardless")
+    parser.add_argument("--evaluate-run", type=Path, metavar="RUN_DIR",
+                        help="instead of the main job: evaluate this finished bench.train run on the test sets as "
+                             "--system, keep its curve under results/training/, rewrite tables and plots")
+    parser.add_argument("--system", help="the row name for --evaluate-run (e.g. trained-imse-cpu)")
     arguments = parser.parse_args(argv)
+    if (arguments.evaluate_run is None) != (arguments.system is None):
+        parser.error("--evaluate-run and --system go together")
     models = arguments.model or registry.model_names()
     torch.set_num_threads(arguments.threads)
+    if arguments.evaluate_run is not None:
+        return _evaluate_run_command(arguments.evaluate_run, arguments.system, arguments.data, arguments.results)
     try:
         log = run(arguments.profile, arguments.data, arguments.results, arguments.seed, models,
                   arguments.skip_complexity)

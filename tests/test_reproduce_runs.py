@@ -1,0 +1,64 @@
+"""`bench.reproduce --evaluate-run`: a run trained on its own is evaluated as the main job evaluates its own,
+with its budget and init in the provenance and its curve kept under results/training/."""
+
+from __future__ import annotations
+
+import json
+
+import pandas
+import pytest
+
+from bench import pipeline, reproduce
+from bench.results import ORIGIN_TRAINED
+from bench.train.config import profile_config
+
+
+def _finished_run(run_dir, **overrides):
+    profile_config("cpu", "imse", **overrides).save(run_dir)
+    (run_dir / "summary.json").write_text(json.dumps({"steps": 2000, "best_step": 1750}))
+    (run_dir / "timing.csv").write_text("step,seconds\n1,30.0\n2,30.0\n")
+    pandas.DataFrame({"step": [1, 2], "generator_total": [3.0, 2.0]}).to_csv(run_dir / "train_log.csv", index=False)
+    (run_dir / "best.pt").write_bytes(b"weights")
+    return run_dir
+
+
+def test_a_cpu_run_is_its_own_row_beside_the_main_jobs_smoke_rows():
+    assert reproduce.trained_system("imse", "smoke") == "trained-imse"
+    assert reproduce.trained_system("imse", "cpu") == "trained-imse-cpu"
+
+
+def test_evaluate_run_records_the_runs_budget_and_init_and_keeps_its_curve(tmp_path, monkeypatch):
+    run = _finished_run(tmp_path / "run", init="imse-vb-3.399", seed=7)
+    calls = []
+    monkeypatch.setattr(pipeline, "evaluate_weights", lambda *arguments, **details: calls.append((arguments, details)))
+    drawn = []
+    monkeypatch.setattr("bench.plots.learning_curve", lambda run_dir, output: drawn.append((run_dir, output)))
+    test_sets = [pipeline.TestSet("vb-mini", tmp_path, tmp_path, "vb-mini test")]
+    results = tmp_path / "results"
+    reproduce.evaluate_run(run, "trained-imse-finetune", test_sets, results, tmp_path / "work", reproduce.Log())
+    ((checkpoint, test_set, _, _, system, origin), details), = calls
+    assert (checkpoint, test_set.name, system) == (str(run / "best.pt"), "vb-mini", "trained-imse-finetune")
+    assert origin == ORIGIN_TRAINED
+    assert (details["seed"], details["profile"], details["init"], details["training_data"]) == (
+        7, "cpu", "imse-vb-3.399", "vb-mini")
+    assert details["budget"]["steps"] == 2000 and details["budget"]["step_minutes"] == 1.0
+    assert details["budget"]["best_step"] == 1750
+    kept = results / "training" / "trained-imse-finetune"
+    kept_files = sorted(path.name for path in kept.iterdir())
+    assert kept_files == ["config.json", "summary.json", "timing.csv", "train_log.csv"]
+    assert drawn == [(run, kept)]
+    assert (kept / "train_log.csv").read_bytes() == (run / "train_log.csv").read_bytes()
+
+
+def test_a_run_without_a_best_checkpoint_is_named_with_the_fix(tmp_path):
+    run = _finished_run(tmp_path / "run")
+    (run / "best.pt").unlink()
+    with pytest.raises(pipeline.PipelineError, match=r"best.pt is missing.*--resume"):
+        reproduce.evaluate_run(run, "trained-imse-cpu", [], tmp_path / "results", tmp_path / "work", reproduce.Log())
+
+
+def test_the_evaluate_run_command_refuses_a_name_tables_would_take_for_upstream_weights(tmp_path, capsys):
+    assert reproduce.main(["--evaluate-run", str(tmp_path), "--system", "imse-cpu"]) == 2
+    assert "starts with 'trained-'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reproduce.main(["--evaluate-run", str(tmp_path)])
