@@ -130,6 +130,9 @@ def evaluate_run(run_dir: Path, system: str, test_sets: list[pipeline.TestSet], 
         raise pipeline.PipelineError(f"{best} is missing: the run kept no best checkpoint (unfinished, or no "
                                      f"finite validation PESQ); finish it with python -m bench.train --resume "
                                      f"--out {run_dir}")
+    if not (run_dir / TRAIN_LOG).is_file():  # checked first: no row is written without its curve
+        raise pipeline.PipelineError(f"{run_dir / TRAIN_LOG} is missing: the run has no learning curve to keep "
+                                     "beside its rows; evaluate a run directory that bench.train wrote")
     config = TrainConfig.load(run_dir)
     budget = TrainingBudget.from_run(run_dir)
     print(f"{system}: {budget.label()}, {budget.step_minutes:g} min of steps", file=sys.stderr)
@@ -146,8 +149,6 @@ def _keep_training_record(run_dir: Path, destination: Path) -> None:
     the curve behind a trained row stays in results/ after the cache that trained it is gone."""
     from bench import plots
 
-    if not (run_dir / TRAIN_LOG).is_file():
-        raise pipeline.PipelineError(f"{run_dir / TRAIN_LOG} is missing: the run has no learning curve to keep")
     for name in (CONFIG_FILE, SUMMARY, TRAIN_LOG, VALIDATION_LOG, TIMING_LOG):
         if (run_dir / name).is_file():
             with atomic_write(destination / name, "wb") as stream:

@@ -62,3 +62,15 @@ def test_the_evaluate_run_command_refuses_a_name_tables_would_take_for_upstream_
     assert "starts with 'trained-'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         reproduce.main(["--evaluate-run", str(tmp_path)])
+
+
+def test_a_run_without_its_training_log_is_refused_before_any_row_is_written(tmp_path, monkeypatch):
+    run = _finished_run(tmp_path / "run")
+    (run / "train_log.csv").unlink()
+    calls = []
+    monkeypatch.setattr(pipeline, "evaluate_weights", lambda *arguments, **details: calls.append(arguments))
+    test_sets = [pipeline.TestSet("vb-mini", tmp_path, tmp_path, "vb-mini test")]
+    with pytest.raises(pipeline.PipelineError, match=r"train_log.csv is missing"):
+        reproduce.evaluate_run(run, "trained-imse-cpu", test_sets, tmp_path / "results", tmp_path / "work",
+                               reproduce.Log())
+    assert calls == [] and not (tmp_path / "results").exists()
