@@ -27,21 +27,26 @@ logs and learning curve copied to results/training/trained-NAME/.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 from bench import pipeline
+from bench.data.utterance import DataError
 from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT
-from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table
+from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table, provenance_path
 from bench.train.budget import BudgetError, TrainingBudget
 from bench.train.config import CONFIG_FILE, PROFILES, ConfigError, TrainConfig
 from bench.train.logs import SUMMARY, TIMING_LOG, TRAIN_LOG, VALIDATION_LOG
 from imse.arguments import positive_integer
-from imse.atomic import atomic_write, atomic_write_text
+from imse.atomic import atomic_write_text, give_default_permissions
 from imse.checkpoint import CheckpointError
 from imse.registry import registry
 
@@ -124,36 +129,56 @@ def _evaluate_bundles(test_sets: list[pipeline.TestSet], results: Path, work: Pa
 def evaluate_run(run_dir: Path, system: str, test_sets: list[pipeline.TestSet], results: Path, work: Path,
                  log: Log) -> None:
     """Evaluate a finished bench.train run's best checkpoint on every test set as `system`, its budget and
-    config in the provenance, and keep its learning curve and logs under results/training/<system>/."""
+    config in the provenance, and keep its learning curve and logs under results/training/<system>/.
+
+    Everything that can be refused is checked, and the curve drawn, before the first row is scored.
+    """
+    if not run_dir.is_dir():
+        raise pipeline.PipelineError(f"{run_dir}: not a directory; give the --out directory of a bench.train run")
     best = run_dir / "best.pt"
     if not best.is_file():
         raise pipeline.PipelineError(f"{best} is missing: the run kept no best checkpoint (unfinished, or no "
-                                     f"finite validation PESQ); finish it with python -m bench.train --resume "
-                                     f"--out {run_dir}")
-    if not (run_dir / TRAIN_LOG).is_file():  # checked first: no row is written without its curve
+                                     f"finite validation PESQ); finish it with python -m bench.train --config "
+                                     f"{run_dir / CONFIG_FILE} --resume --out {run_dir}")
+    if not (run_dir / TRAIN_LOG).is_file():
         raise pipeline.PipelineError(f"{run_dir / TRAIN_LOG} is missing: the run has no learning curve to keep "
                                      "beside its rows; evaluate a run directory that bench.train wrote")
     config = TrainConfig.load(run_dir)
     budget = TrainingBudget.from_run(run_dir)
+    _keep_training_record(run_dir, results / TRAINING_RECORDS / system)
     print(f"{system}: {budget.label()}, {budget.step_minutes:g} min of steps", file=sys.stderr)
     for test_set in test_sets:
         log.step(f"evaluating {system} on {test_set.name}")
         pipeline.evaluate_weights(str(best), test_set, results, work, system, ORIGIN_TRAINED, seed=config.seed,
                                   profile=config.profile, training_data=config.data, init=config.init,
-                                  run=str(run_dir), budget=budget.as_record())
-    _keep_training_record(run_dir, results / TRAINING_RECORDS / system)
+                                  run=str(run_dir.resolve()), budget=budget.as_record())
 
 
 def _keep_training_record(run_dir: Path, destination: Path) -> None:
-    """Copy the run's config, summary and logs (atomically, file by file) and draw its learning curve there:
-    the curve behind a trained row stays in results/ after the cache that trained it is gone."""
+    """The run's config, summary and logs, and its learning curve drawn from them, in a fresh folder that
+    then replaces `destination` whole: the curve behind a trained row stays in results/ after the cache
+    that trained it is gone, and no file of an earlier run under the same name is left beside it."""
     from bench import plots
 
-    for name in (CONFIG_FILE, SUMMARY, TRAIN_LOG, VALIDATION_LOG, TIMING_LOG):
-        if (run_dir / name).is_file():
-            with atomic_write(destination / name, "wb") as stream:
-                stream.write((run_dir / name).read_bytes())
-    plots.learning_curve(run_dir, output=destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+    try:
+        for name in (CONFIG_FILE, SUMMARY, TRAIN_LOG, VALIDATION_LOG, TIMING_LOG):
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, staging / name)
+        try:
+            plots.learning_curve(run_dir, output=staging)
+        except (KeyError, ValueError) as error:
+            raise pipeline.PipelineError(f"{run_dir / TRAIN_LOG}: its learning curve cannot be drawn ({error!r}); "
+                                         "is it a bench.train log?") from error
+        give_default_permissions(staging)
+        retired = destination.with_name(f".{destination.name}.old")
+        if destination.exists():
+            os.replace(destination, retired)
+        os.replace(staging, destination)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _train_and_evaluate(models: list[str], profile: str, seed: int, training_data: str,
@@ -212,21 +237,36 @@ def write_tables_and_plots(results: Path) -> None:
     plots.write_plots(results, results / "plots")
 
 
+SYSTEM_NAME = re.compile(r"trained-[a-z0-9][a-z0-9.-]*")
+"""A trained row's name: one path component, never taken for the authors' weights or the noisy input."""
+
+
 def _evaluate_run_command(run_dir: Path, system: str, data: str | None, results: Path) -> int:
-    if not system.startswith("trained-"):
-        print(f"error: --system {system!r}: a trained row's name starts with 'trained-' (e.g. trained-imse-cpu), "
-              "so that tables never take it for the authors' weights", file=sys.stderr)
+    if not SYSTEM_NAME.fullmatch(system):
+        print(f"error: --system {system!r}: a trained row's name is 'trained-' then lower-case letters, digits, "
+              "dots and dashes (e.g. trained-imse-cpu), so that it names one file and tables never take it for "
+              "the authors' weights", file=sys.stderr)
         return 2
+    existing = provenance_path(results, "vb-mini", system)
+    if existing.is_file():
+        recorded = json.loads(existing.read_text(encoding="utf-8")).get("run")
+        if recorded != str(run_dir.resolve()):
+            print(f"error: {existing} already holds {system} from run {recorded}; choose another --system, or "
+                  f"delete that row's files under {results / 'measured'} to replace it", file=sys.stderr)
+            return 2
     log = Log()
     work = pipeline.work_dir()
     try:
+        TrainConfig.load(run_dir)  # a wrong directory is refused before any test set is made
         test_sets = _test_sets(data, work, log)
         evaluate_run(run_dir, system, test_sets, results, work, log)
         write_tables_and_plots(results)
-    except (BenchError, BudgetError, ConfigError) as error:
+    except (BenchError, BudgetError, ConfigError, CheckpointError, DataError) as error:
         return report_error(error)
     print(f"\ndone: {system} in {results / 'measured'}; its curve in {results / TRAINING_RECORDS / system}",
           file=sys.stderr)
+    if log.skipped:
+        print("skipped:\n" + "\n".join(f"  - {line}" for line in log.skipped), file=sys.stderr)
     return 0
 
 

@@ -365,6 +365,8 @@ def training_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
         if budget is None:
             unrecorded.append(f"{measured.system} ({measured.dataset})")
         label = budget.label() if budget else f"not recorded ({measured.provenance.get('profile', 'unknown')} profile)"
+        if measured.provenance.get("init"):
+            label += f", fine-tuned from {measured.provenance['init']}"
         records.append({"Budget": label, "Minutes": budget.step_minutes if budget else None,
                         "Data": _dataset_label(measured.dataset), **_against_noisy(measured, noisy)})
     footnotes = ["Budget: training profile, generator steps x batch of crops, training data; the weights are the "
@@ -408,11 +410,14 @@ def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
     complexity = _complexity_frame(results).set_index("model") if present else None
     trained = [m for m in _measured(results, variant)
                if m.origin == ORIGIN_TRAINED and m.provenance.get("model") in ABLATION_MODELS]
+    fine_tuned = [m for m in trained if m.provenance.get("init")]  # not from random weights: never compared here
+    trained = [m for m in trained if m not in fine_tuned]
     budgets = {(m.dataset, m.system): _budget(m) for m in trained}
     shared, chosen = _shared_budget(trained, budgets)
     compared = [m for m in trained if budgets[m.dataset, m.system] is not None
                 and budgets[m.dataset, m.system].key == shared]
     left_out = [f"{m.system} ({m.dataset})" for m in trained if m not in compared]
+    left_out += [f"{m.system} ({m.dataset}, fine-tuned from {m.provenance['init']})" for m in fine_tuned]
     noisy = _noisy_rows(results, variant)
     blocks = {"imse": ("IDConv", "MALA"), "imse-de": ("deformable", "MALA"),
               "imse-taylor": ("IDConv", "Taylor"), "muse": ("deformable", "Taylor")}
@@ -439,7 +444,8 @@ def ablation_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
                  "are compared like with like; the authors' checkpoints, trained for the paper's "
                  f"{paper_epoch_range()} epochs, are in the main table.", *_gain_notes(records, noisy)]
     if left_out:
-        footnotes.append("Left out, trained under another budget or none recorded (see the training table): "
+        footnotes.append("Left out, trained under another budget, from other weights than random, or with no budget "
+                         "recorded (see the training table): "
                          + ", ".join(left_out) + ".")
     return Table("ablation", pandas.DataFrame(rows), "Ablation: IMSE is MUSE with two blocks swapped", footnotes)
 

@@ -32,34 +32,42 @@ def test_evaluate_run_records_the_runs_budget_and_init_and_keeps_its_curve(tmp_p
     calls = []
     monkeypatch.setattr(pipeline, "evaluate_weights", lambda *arguments, **details: calls.append((arguments, details)))
     drawn = []
-    monkeypatch.setattr("bench.plots.learning_curve", lambda run_dir, output: drawn.append((run_dir, output)))
+
+    def draw(run_dir, output):
+        drawn.append(run_dir)
+        (output / "learning_curve.png").write_bytes(b"png")
+
+    monkeypatch.setattr("bench.plots.learning_curve", draw)
     test_sets = [pipeline.TestSet("vb-mini", tmp_path, tmp_path, "vb-mini test")]
     results = tmp_path / "results"
     reproduce.evaluate_run(run, "trained-imse-finetune", test_sets, results, tmp_path / "work", reproduce.Log())
-    ((checkpoint, test_set, _, _, system, origin), details), = calls
+    ((checkpoint, test_set, _, _, system, origin), details) = calls[0]
     assert (checkpoint, test_set.name, system) == (str(run / "best.pt"), "vb-mini", "trained-imse-finetune")
     assert origin == ORIGIN_TRAINED
     assert (details["seed"], details["profile"], details["init"], details["training_data"]) == (
         7, "cpu", "imse-vb-3.399", "vb-mini")
     assert details["budget"]["steps"] == 2000 and details["budget"]["step_minutes"] == 1.0
-    assert details["budget"]["best_step"] == 1750
+    assert details["budget"]["best_step"] == 1750 and details["run"] == str(run.resolve())
     kept = results / "training" / "trained-imse-finetune"
+    (kept / "stale.csv").write_text("from an earlier run under this name")
+    reproduce.evaluate_run(run, "trained-imse-finetune", test_sets, results, tmp_path / "work", reproduce.Log())
     kept_files = sorted(path.name for path in kept.iterdir())
-    assert kept_files == ["config.json", "summary.json", "timing.csv", "train_log.csv"]
-    assert drawn == [(run, kept)]
+    assert kept_files == ["config.json", "learning_curve.png", "summary.json", "timing.csv", "train_log.csv"]
+    assert drawn == [run, run] and not [p for p in kept.parent.iterdir() if p.name.startswith(".")]
     assert (kept / "train_log.csv").read_bytes() == (run / "train_log.csv").read_bytes()
 
 
 def test_a_run_without_a_best_checkpoint_is_named_with_the_fix(tmp_path):
     run = _finished_run(tmp_path / "run")
     (run / "best.pt").unlink()
-    with pytest.raises(pipeline.PipelineError, match=r"best.pt is missing.*--resume"):
+    with pytest.raises(pipeline.PipelineError, match=r"best.pt is missing.*--config .*config.json --resume --out"):
         reproduce.evaluate_run(run, "trained-imse-cpu", [], tmp_path / "results", tmp_path / "work", reproduce.Log())
 
 
 def test_the_evaluate_run_command_refuses_a_name_tables_would_take_for_upstream_weights(tmp_path, capsys):
-    assert reproduce.main(["--evaluate-run", str(tmp_path), "--system", "imse-cpu"]) == 2
-    assert "starts with 'trained-'" in capsys.readouterr().err
+    for name in ("imse-cpu", "trained-", "trained-x/../../escaped", "trained-a/b", "noisy"):
+        assert reproduce.main(["--evaluate-run", str(tmp_path), "--system", name]) == 2
+        assert "is 'trained-' then lower-case letters" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         reproduce.main(["--evaluate-run", str(tmp_path)])
 
@@ -74,3 +82,14 @@ def test_a_run_without_its_training_log_is_refused_before_any_row_is_written(tmp
         reproduce.evaluate_run(run, "trained-imse-cpu", test_sets, tmp_path / "results", tmp_path / "work",
                                reproduce.Log())
     assert calls == [] and not (tmp_path / "results").exists()
+
+
+def test_the_evaluate_run_command_never_replaces_another_runs_rows(tmp_path, capsys):
+    run = _finished_run(tmp_path / "run")
+    results = tmp_path / "results"
+    existing = results / "measured" / "vb-mini" / "trained-imse.provenance.json"
+    existing.parent.mkdir(parents=True)
+    existing.write_text(json.dumps({"system": "trained-imse", "run": "/elsewhere/imse-smoke"}))
+    arguments = ["--evaluate-run", str(run), "--system", "trained-imse", "--results", str(results)]
+    assert reproduce.main(arguments) == 2
+    assert "already holds trained-imse from run /elsewhere/imse-smoke" in capsys.readouterr().err

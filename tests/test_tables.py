@@ -553,22 +553,30 @@ def test_trained_rows_leave_the_main_table_for_the_training_table_with_their_bud
 
 def test_ablation_compares_only_runs_under_one_budget_and_names_the_others(editable):
     budget = json.loads((editable / "measured" / "vbdmd-sample" / "trained-imse.provenance.json").read_text())
-    for system, model, steps in (("trained-muse", "muse", 100), ("trained-imse-taylor", "imse-taylor", 5000)):
+    for system, model, steps, init in (("trained-muse", "muse", 100, None),
+                                       ("trained-imse-taylor", "imse-taylor", 5000, None),
+                                       ("trained-imse-de", "imse-de", 100, "imse-vb-3.399")):
         for variant in ("loizou", "upstream-float"):
             for suffix in (".csv", ".summary.json"):
                 source = editable / "measured" / "vbdmd-sample" / f"trained-imse.{variant}{suffix}"
                 shutil.copy(source, source.with_name(f"{system}.{variant}{suffix}"))
-        record = {**budget, "system": system, "model": model, "budget": {**budget["budget"], "steps": steps}}
+        record = {**budget, "system": system, "model": model, "budget": {**budget["budget"], "steps": steps},
+                  "init": init}
         (editable / "measured" / "vbdmd-sample" / f"{system}.provenance.json").write_text(json.dumps(record))
     table = tables.ablation_table(editable)
+    # a fine-tuned run has the same budget as the smoke runs but did not start from random weights
     assert sorted(table.frame["Weights"].loc[lambda weights: weights != ""]) == ["trained-imse", "trained-muse"]
     assert "smoke: 100 steps x 2 crops of 0.49 s on vb-mini" in table.footnotes[1]
-    assert table.footnotes[-1] == ("Left out, trained under another budget or none recorded (see the training "
-                                   "table): trained-imse-taylor (vbdmd-sample).")
+    assert table.footnotes[-1] == (
+        "Left out, trained under another budget, from other weights than random, or with no budget recorded (see "
+        "the training table): trained-imse-taylor (vbdmd-sample), trained-imse-de (vbdmd-sample, fine-tuned from "
+        "imse-vb-3.399).")
     imse = table.frame.set_index("Weights").loc["trained-imse"]
     assert imse["Delta PESQ"] == pytest.approx(_paired_gain(editable, "trained-imse"))
     training = tables.training_table(editable).frame.set_index("System")
     assert training.loc["trained-imse-taylor", "Budget"] == "smoke: 5000 steps x 2 crops of 0.49 s on vb-mini"
+    assert training.loc["trained-imse-de", "Budget"] == ("smoke: 100 steps x 2 crops of 0.49 s on vb-mini, "
+                                                         "fine-tuned from imse-vb-3.399")
 
 
 def test_a_trained_row_without_a_recorded_budget_says_so_and_is_counted(editable):

@@ -26,7 +26,11 @@ def test_budget_of_a_run_directory(tmp_path):
 
 def test_a_run_that_never_finished_an_invocation_is_named_with_the_fix(tmp_path):
     profile_config("smoke", "imse").save(tmp_path)
-    with pytest.raises(BudgetError, match=r"summary.json is missing.*--resume"):
+    with pytest.raises(BudgetError, match=r"summary.json is missing.*--config .*config.json --resume --out"):
+        TrainingBudget.from_run(tmp_path)
+    (tmp_path / "summary.json").write_text("{oops")
+    (tmp_path / "timing.csv").write_text("step,seconds\n1,2.0\n")
+    with pytest.raises(BudgetError, match=r"summary.json: not a bench.train summary"):
         TrainingBudget.from_run(tmp_path)
 
 

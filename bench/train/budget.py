@@ -62,13 +62,21 @@ class TrainingBudget:
         for path in (summary_path, timing_path):
             if not path.is_file():
                 raise BudgetError(f"{path} is missing: the run never finished an invocation of bench.train; "
-                                  f"resume it with python -m bench.train --resume {run_dir}")
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        with timing_path.open(newline="", encoding="utf-8") as handle:
-            seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
-        return cls(profile=config.profile, steps=int(summary["steps"]), batch_size=config.batch_size,
+                                  f"resume it with python -m bench.train --config {run_dir / 'config.json'} "
+                                  f"--resume --out {run_dir}")
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            steps, best_step = int(summary["steps"]), summary["best_step"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise BudgetError(f"{summary_path}: not a bench.train summary ({error!r})") from error
+        try:
+            with timing_path.open(newline="", encoding="utf-8") as handle:
+                seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
+        except (ValueError, KeyError, TypeError) as error:
+            raise BudgetError(f"{timing_path}: not a bench.train timing log ({error!r})") from error
+        return cls(profile=config.profile, steps=steps, batch_size=config.batch_size,
                    crop_seconds=config.segment_size / SAMPLE_RATE, data=str(config.data),
-                   step_minutes=round(seconds / 60, 1), best_step=summary["best_step"])
+                   step_minutes=round(seconds / 60, 1), best_step=best_step)
 
     @classmethod
     def from_record(cls, record: object) -> TrainingBudget:
