@@ -135,7 +135,9 @@ def evaluate_run(run_dir: Path, system: str, test_sets: list[pipeline.TestSet], 
     """
     if not run_dir.is_dir():
         raise pipeline.PipelineError(f"{run_dir}: not a directory; give the --out directory of a bench.train run")
-    best = run_dir / "best.pt"
+    from bench.train.loop import BEST  # the training loop's own name for the kept checkpoint
+
+    best = run_dir / BEST
     if not best.is_file():
         raise pipeline.PipelineError(f"{best} is missing: the run kept no best checkpoint (unfinished, or no "
                                      f"finite validation PESQ); finish it with python -m bench.train --config "

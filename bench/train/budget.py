@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.train.config import TrainConfig
+from bench.train.config import CONFIG_FILE, TrainConfig
 from bench.train.logs import SUMMARY, TIMING_LOG
 from imse.frontend import SAMPLE_RATE
 
@@ -62,7 +62,7 @@ class TrainingBudget:
         for path in (summary_path, timing_path):
             if not path.is_file():
                 raise BudgetError(f"{path} is missing: the run never finished an invocation of bench.train; "
-                                  f"resume it with python -m bench.train --config {run_dir / 'config.json'} "
+                                  f"resume it with python -m bench.train --config {run_dir / CONFIG_FILE} "
                                   f"--resume --out {run_dir}")
         try:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
