@@ -8,14 +8,17 @@ there are not enhanced again; `bench.evaluate` resumes its own tables.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from bench.conditions import CONDITIONS, Condition, write_conditions
 from bench.cpu_kernels import instruction_set
@@ -23,6 +26,7 @@ from bench.errors import BenchError
 from bench.metrics import DEFAULT_VARIANT, VARIANTS
 from bench.provenance import command_line, package_versions
 from bench.results import ORIGIN_INPUT, ORIGIN_UPSTREAM, SAMPLE_UTTERANCES, measured_table, provenance_path
+from bench.workers import die_with_parent, usable_cores
 from imse.atomic import atomic_write_text
 from imse.audio import write_audio
 from imse.enhance import enhance_files, find_inputs
@@ -115,17 +119,67 @@ def enhanced_directory(work: Path, dataset: str, sha256: str, mode: str, threads
     return work / "enhanced" / dataset / f"{sha256[:16]}-{code_fingerprint()[:16]}-{mode}-threads{threads}"
 
 
-def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: str = "segmented") -> Path:
+def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: str = "segmented",
+                     jobs: int | None = None) -> Path:
     """Enhanced files of `test_set` by `loaded`, in a directory keyed by the weights, the code, the mode
-    and the torch thread count (which changes the float rounding)."""
-    output = enhanced_directory(work, test_set.name, loaded.sha256, mode, torch.get_num_threads())
+    and the torch thread count (which changes the float rounding).
+
+    The files are shared among `jobs` worker processes (default: as many as the cores hold at this
+    process's torch thread count), each on that same thread count: a file's output depends only on
+    the file, the weights and the threads, so the audio is bit-identical to a one-process run.
+    """
+    threads = torch.get_num_threads()
+    output = enhanced_directory(work, test_set.name, loaded.sha256, mode, threads)
     inputs = find_inputs([test_set.noisy])
     todo = [path for path in inputs if not (output / f"{path.stem}.wav").exists()]
-    if todo:
-        report = enhance_files(todo, loaded.model, output, mode, subtype="FLOAT")
-        if report.failures:
-            raise PipelineError("enhancement failed for: " + "; ".join(message for _, message in report.failures))
+    jobs = min(len(todo), jobs or max(1, usable_cores() // threads))
+    if jobs > 1:
+        failures = _enhance_in_workers(loaded, todo, output, mode, threads, jobs)
+    elif todo:
+        failures = enhance_files(todo, loaded.model, output, mode, subtype="FLOAT").failures
+    else:
+        failures = []
+    if failures:
+        raise PipelineError("enhancement failed for: " + "; ".join(message for _, message in failures))
     return output
+
+
+_worker_model: LoadedModel | None = None
+"""The weights an enhancement worker process has loaded, kept for its next file."""
+
+
+def _start_enhancement_worker(threads: int) -> None:
+    """Pool initializer: die with the parent, and compute on the parent's thread count."""
+    die_with_parent()
+    torch.set_num_threads(threads)
+
+
+def _enhance_one(path: Path, output: Path, mode: str, weights: str, model_name: str,
+                 sha256: str) -> list[tuple[Path, str]]:
+    """One file in a worker (the weights loaded on its first file and checked by SHA-256); its failures."""
+    global _worker_model
+    if _worker_model is None or _worker_model.sha256 != sha256:
+        _worker_model = load_model(weights, model=model_name, trust_unknown=True)
+        if _worker_model.sha256 != sha256:
+            raise PipelineError(f"{weights}: changed while the test set was being enhanced with it (SHA-256 "
+                                f"{_worker_model.sha256}, expected {sha256}); run again")
+    return enhance_files([path], _worker_model.model, output, mode, subtype="FLOAT", progress=False).failures
+
+
+def _enhance_in_workers(loaded: LoadedModel, files: list[Path], output: Path, mode: str, threads: int,
+                        jobs: int) -> list[tuple[Path, str]]:
+    """`files` enhanced by `jobs` spawned processes (fork is unsafe after torch's thread pool started)."""
+    failures: list[tuple[Path, str]] = []
+    with concurrent.futures.ProcessPoolExecutor(
+        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_enhancement_worker,
+        initargs=(threads,),
+    ) as pool:
+        futures = [pool.submit(_enhance_one, path, output, mode, str(loaded.path), loaded.model_name, loaded.sha256)
+                   for path in files]
+        for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="enhancing",
+                           unit="file"):
+            failures.extend(future.result())
+    return failures
 
 
 def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant: str, scratch: Path,

@@ -40,3 +40,11 @@ def die_with_parent() -> None:
     """
     _set_parent_death_signal()
     threading.Thread(target=_watch_parent, name="watch-parent", daemon=True).start()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has it, else the count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

@@ -83,3 +83,45 @@ def test_a_test_split_without_conditions_has_none_and_a_partial_one_is_refused(t
     data = _layout_with_conditions(tmp_path / "partial", {"p009_001": Condition(2.5, "bus")}, monkeypatch)
     with pytest.raises(pipeline.PipelineError, match="1 of 2 test utterances have no SNR and noise type"):
         pipeline.export_test_split(data, "partial", tmp_path / "work")
+
+
+def test_enhancement_shared_among_worker_processes_is_bit_identical_to_one_process(tmp_path, one_torch_thread):
+    """Each worker computes on the parent's thread count, so splitting the files changes no sample; a
+    difference here would silently make the main job's numbers depend on the core count."""
+    from imse.checkpoint import save_checkpoint
+    from imse.loading import load_model
+
+    root = tmp_path / "audio"
+    for kind in ("clean", "noisy"):
+        (root / kind).mkdir(parents=True)
+        for index, length in enumerate((16_300, 9_000, 40_000, 31_000)):
+            audio = np.random.default_rng(index).standard_normal(length).astype(np.float32) * 0.1
+            soundfile.write(root / kind / f"u{index}.wav", audio, 16_000, subtype="FLOAT")
+    test_set = pipeline.TestSet("tiny", root / "clean", root / "noisy", "four synthetic pairs")
+    model = tiny_model()
+    weights = tmp_path / "tiny.pt"
+    save_checkpoint(weights, {"generator": model.state_dict(), "model": "imse", "config": model.config.to_dict()})
+    loaded = load_model(weights, trust_unknown=True)
+
+    alone = pipeline.enhance_test_set(loaded, test_set, tmp_path / "alone", jobs=1)
+    shared = pipeline.enhance_test_set(loaded, test_set, tmp_path / "shared", jobs=2)
+    for index in range(4):
+        expected, _ = soundfile.read(alone / f"u{index}.wav", dtype="float32")
+        got, _ = soundfile.read(shared / f"u{index}.wav", dtype="float32")
+        assert expected.shape == got.shape and np.array_equal(expected, got), f"u{index}.wav differs"
+
+
+def test_a_worker_failure_names_the_file(tmp_path, one_torch_thread):
+    from imse.checkpoint import save_checkpoint
+    from imse.loading import load_model
+
+    root = tmp_path / "audio"
+    (root / "noisy").mkdir(parents=True)
+    soundfile.write(root / "noisy" / "good.wav", np.full(16_000, 0.1, np.float32), 16_000, subtype="FLOAT")
+    (root / "noisy" / "broken.wav").write_bytes(b"RIFF not audio")
+    test_set = pipeline.TestSet("tiny", root / "clean", root / "noisy", "a good and a broken file")
+    model = tiny_model()
+    weights = tmp_path / "tiny.pt"
+    save_checkpoint(weights, {"generator": model.state_dict(), "model": "imse", "config": model.config.to_dict()})
+    with pytest.raises(pipeline.PipelineError, match="broken.wav"):
+        pipeline.enhance_test_set(load_model(weights, trust_unknown=True), test_set, tmp_path / "work", jobs=2)
