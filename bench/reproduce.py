@@ -95,7 +95,7 @@ def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
 
     comparisons = []
     for test_set in test_sets:
-        for system_a, system_b in COMPARISONS:
+        for system_a, system_b in _comparisons(results, test_set.name):
             table_a = measured_table(results, test_set.name, system_a, DEFAULT_VARIANT)
             table_b = measured_table(results, test_set.name, system_b, DEFAULT_VARIANT)
             if table_a.exists() and table_b.exists():
@@ -103,6 +103,17 @@ def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
                 comparisons.append({"system_a": system_a, "system_b": system_b, "dataset": test_set.name,
                                     **comparison})
     atomic_write_text(results / "significance.json", to_json(comparisons))
+
+
+def _comparisons(results: Path, dataset: str) -> list[tuple[str, str]]:
+    """COMPARISONS, and each fine-tuned row of `dataset` against the bundle it started from (its provenance's
+    `init`): what fine-tuning gained or cost is the question such a row answers."""
+    pairs = list(COMPARISONS)
+    for path in sorted((results / "measured" / dataset).glob("*.provenance.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("origin") == ORIGIN_TRAINED and record.get("init") in registry.bundle_names():
+            pairs.append((record["system"], record["init"]))
+    return pairs
 
 
 def _complexity(results: Path, models: list[str]) -> None:
@@ -262,6 +273,7 @@ def _evaluate_run_command(run_dir: Path, system: str, data: str | None, results:
         TrainConfig.load(run_dir)  # a wrong directory is refused before any test set is made
         test_sets = _test_sets(data, work, log)
         evaluate_run(run_dir, system, test_sets, results, work, log)
+        _significance(results, test_sets)
         write_tables_and_plots(results)
     except (BenchError, BudgetError, ConfigError, CheckpointError, DataError) as error:
         return report_error(error)

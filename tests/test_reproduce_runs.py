@@ -93,3 +93,16 @@ def test_the_evaluate_run_command_never_replaces_another_runs_rows(tmp_path, cap
     arguments = ["--evaluate-run", str(run), "--system", "trained-imse", "--results", str(results)]
     assert reproduce.main(arguments) == 2
     assert "already holds trained-imse from run /elsewhere/imse-smoke" in capsys.readouterr().err
+
+
+def test_a_fine_tuned_row_is_compared_with_the_bundle_it_started_from(tmp_path):
+    """Only a trained row whose init is a known bundle gains a pair; a run from scratch or from a file does not."""
+    measured = tmp_path / "measured" / "vb-mini"
+    measured.mkdir(parents=True)
+    rows = {"trained-imse-finetune": "imse-vb-3.399", "trained-imse-cpu": None, "trained-from-file": "/runs/x.pt"}
+    for system, init in rows.items():
+        (measured / f"{system}.provenance.json").write_text(json.dumps(
+            {"system": system, "origin": ORIGIN_TRAINED, "init": init}))
+    pairs = reproduce._comparisons(tmp_path, "vb-mini")
+    assert pairs[:len(reproduce.COMPARISONS)] == list(reproduce.COMPARISONS)
+    assert pairs[len(reproduce.COMPARISONS):] == [("trained-imse-finetune", "imse-vb-3.399")]
