@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import soundfile
 import torch
 from tqdm import tqdm
 
@@ -166,6 +167,14 @@ def _enhance_one(path: Path, output: Path, mode: str, weights: str, model_name: 
     return enhance_files([path], _worker_model.model, output, mode, subtype="FLOAT", progress=False).failures
 
 
+def _frames(path: Path) -> int:
+    """The file's length in frames, or 0 where its header cannot be read (enhancing it reports why)."""
+    try:
+        return soundfile.info(str(path)).frames
+    except (RuntimeError, OSError):
+        return 0
+
+
 def _enhance_in_workers(loaded: LoadedModel, files: list[Path], output: Path, mode: str, threads: int,
                         jobs: int) -> list[tuple[Path, str]]:
     """`files` enhanced by `jobs` spawned processes (fork is unsafe after torch's thread pool started)."""
@@ -174,8 +183,9 @@ def _enhance_in_workers(loaded: LoadedModel, files: list[Path], output: Path, mo
         jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_enhancement_worker,
         initargs=(threads,),
     ) as pool:
+        longest_first = sorted(files, key=_frames, reverse=True)  # no worker is left with a long file at the end
         futures = [pool.submit(_enhance_one, path, output, mode, str(loaded.path), loaded.model_name, loaded.sha256)
-                   for path in files]
+                   for path in longest_first]
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="enhancing",
                            unit="file"):
             failures.extend(future.result())
