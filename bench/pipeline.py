@@ -12,6 +12,7 @@ import concurrent.futures
 import hashlib
 import json
 import multiprocessing
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,14 +126,17 @@ def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: s
     """Enhanced files of `test_set` by `loaded`, in a directory keyed by the weights, the code, the mode
     and the torch thread count (which changes the float rounding).
 
-    The files are shared among `jobs` worker processes (default: as many as the cores hold at this
-    process's torch thread count), each on that same thread count: a file's output depends only on
-    the file, the weights and the threads, so the audio is bit-identical to a one-process run.
+    The files are shared among `jobs` worker processes (default: as many as this process's CPU
+    affinity holds at its torch thread count), each running `loaded.model` itself on that same
+    thread count: a file's output depends only on the file, the network and the threads, so the
+    audio is bit-identical to a one-process run.
     """
     threads = torch.get_num_threads()
     output = enhanced_directory(work, test_set.name, loaded.sha256, mode, threads)
     inputs = find_inputs([test_set.noisy])
     todo = [path for path in inputs if not (output / f"{path.stem}.wav").exists()]
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     jobs = min(len(todo), jobs or max(1, usable_cores() // threads))
     if jobs > 1:
         failures = _enhance_in_workers(loaded, todo, output, mode, threads, jobs)
@@ -145,26 +149,22 @@ def enhance_test_set(loaded: LoadedModel, test_set: TestSet, work: Path, mode: s
     return output
 
 
-_worker_model: LoadedModel | None = None
-"""The weights an enhancement worker process has loaded, kept for its next file."""
+_worker_model: torch.nn.Module | None = None
+"""The network an enhancement worker process was handed by its parent."""
 
 
-def _start_enhancement_worker(threads: int) -> None:
-    """Pool initializer: die with the parent, and compute on the parent's thread count."""
+def _start_enhancement_worker(threads: int, model: torch.nn.Module) -> None:
+    """Pool initializer: die with the parent, compute on its thread count, with its very network (the
+    module itself, pickled: whatever the parent built or changed in memory is what the workers run)."""
+    global _worker_model
     die_with_parent()
     torch.set_num_threads(threads)
+    _worker_model = model
 
 
-def _enhance_one(path: Path, output: Path, mode: str, weights: str, model_name: str,
-                 sha256: str) -> list[tuple[Path, str]]:
-    """One file in a worker (the weights loaded on its first file and checked by SHA-256); its failures."""
-    global _worker_model
-    if _worker_model is None or _worker_model.sha256 != sha256:
-        _worker_model = load_model(weights, model=model_name, trust_unknown=True)
-        if _worker_model.sha256 != sha256:
-            raise PipelineError(f"{weights}: changed while the test set was being enhanced with it (SHA-256 "
-                                f"{_worker_model.sha256}, expected {sha256}); run again")
-    return enhance_files([path], _worker_model.model, output, mode, subtype="FLOAT", progress=False).failures
+def _enhance_one(path: Path, output: Path, mode: str) -> list[tuple[Path, str]]:
+    """One file in a worker; its failures."""
+    return enhance_files([path], _worker_model, output, mode, subtype="FLOAT", progress=False).failures
 
 
 def _frames(path: Path) -> int:
@@ -177,19 +177,28 @@ def _frames(path: Path) -> int:
 
 def _enhance_in_workers(loaded: LoadedModel, files: list[Path], output: Path, mode: str, threads: int,
                         jobs: int) -> list[tuple[Path, str]]:
-    """`files` enhanced by `jobs` spawned processes (fork is unsafe after torch's thread pool started)."""
+    """`files` enhanced by `jobs` spawned processes (fork is unsafe after torch's thread pool started).
+
+    A worker that dies (killed, out of memory) or raises is a failure of the file it held; the
+    files already written stay, and a rerun enhances only the rest.
+    """
     failures: list[tuple[Path, str]] = []
+    longest_first = sorted(files, key=_frames, reverse=True)  # no worker is left with a long file at the end
     with concurrent.futures.ProcessPoolExecutor(
         jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_enhancement_worker,
-        initargs=(threads,),
+        initargs=(threads, loaded.model),
     ) as pool:
-        longest_first = sorted(files, key=_frames, reverse=True)  # no worker is left with a long file at the end
-        futures = [pool.submit(_enhance_one, path, output, mode, str(loaded.path), loaded.model_name, loaded.sha256)
-                   for path in longest_first]
+        futures = {pool.submit(_enhance_one, path, output, mode): path for path in longest_first}
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="enhancing",
                            unit="file"):
-            failures.extend(future.result())
-    return failures
+            try:
+                failures.extend(future.result())
+            except BrokenProcessPool as error:
+                failures.append((futures[future], f"{futures[future]}: an enhancement worker process died ({error});"
+                                 " was it killed, or out of memory? Run again: written files are kept"))
+            except Exception as error:  # noqa: BLE001 - any error of a worker is this file's failure, named
+                failures.append((futures[future], f"{futures[future]}: {type(error).__name__}: {error}"))
+    return sorted(failures)
 
 
 def score(test_set: TestSet, enhanced: Path, results: Path, system: str, variant: str, scratch: Path,

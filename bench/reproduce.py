@@ -89,19 +89,22 @@ def _test_sets(data: str | None, work: Path, log: Log) -> list[pipeline.TestSet]
     return test_sets
 
 
-def _significance(results: Path, test_sets: list[pipeline.TestSet]) -> None:
+def _significance(results: Path) -> None:
+    """results/significance.json: the paired comparisons on every test set that results/measured holds (not only
+    this run's, so that evaluating one run never drops another test set's comparisons)."""
     from bench.compare import paired_comparison
     from bench.evaluate import to_json
 
     comparisons = []
-    for test_set in test_sets:
-        for system_a, system_b in _comparisons(results, test_set.name):
-            table_a = measured_table(results, test_set.name, system_a, DEFAULT_VARIANT)
-            table_b = measured_table(results, test_set.name, system_b, DEFAULT_VARIANT)
+    measured = results / "measured"
+    datasets = sorted(path.name for path in measured.iterdir() if path.is_dir()) if measured.is_dir() else []
+    for dataset in datasets:
+        for system_a, system_b in _comparisons(results, dataset):
+            table_a = measured_table(results, dataset, system_a, DEFAULT_VARIANT)
+            table_b = measured_table(results, dataset, system_b, DEFAULT_VARIANT)
             if table_a.exists() and table_b.exists():
                 comparison = paired_comparison(table_a, table_b)
-                comparisons.append({"system_a": system_a, "system_b": system_b, "dataset": test_set.name,
-                                    **comparison})
+                comparisons.append({"system_a": system_a, "system_b": system_b, "dataset": dataset, **comparison})
     atomic_write_text(results / "significance.json", to_json(comparisons))
 
 
@@ -109,10 +112,18 @@ def _comparisons(results: Path, dataset: str) -> list[tuple[str, str]]:
     """COMPARISONS, and each fine-tuned row of `dataset` against the bundle it started from (its provenance's
     `init`): what fine-tuning gained or cost is the question such a row answers."""
     pairs = list(COMPARISONS)
-    for path in sorted((results / "measured" / dataset).glob("*.provenance.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+    suffix = ".provenance.json"
+    for path in sorted((results / "measured" / dataset).glob(f"*{suffix}")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise pipeline.PipelineError(f"{path}: unreadable provenance ({error}); restore it from git or "
+                                         "re-evaluate its system") from error
+        if not isinstance(record, dict):
+            raise pipeline.PipelineError(f"{path}: a provenance file holds a JSON object, not "
+                                         f"{type(record).__name__}; restore it from git or re-evaluate its system")
         if record.get("origin") == ORIGIN_TRAINED and record.get("init") in registry.bundle_names():
-            pairs.append((record["system"], record["init"]))
+            pairs.append((path.name[:-len(suffix)], record["init"]))
     return pairs
 
 
@@ -232,7 +243,7 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
     training_data = data if profile == "paper" and data else "vb-mini"
     _train_and_evaluate(models, profile, seed, training_data, test_sets, results, work, log)
     log.step("significance, tables and plots")
-    _significance(results, test_sets)
+    _significance(results)
     write_tables_and_plots(results)
     log.step(f"the report page, {results / 'report'}")
     from bench.report import write_report
@@ -273,7 +284,7 @@ def _evaluate_run_command(run_dir: Path, system: str, data: str | None, results:
         TrainConfig.load(run_dir)  # a wrong directory is refused before any test set is made
         test_sets = _test_sets(data, work, log)
         evaluate_run(run_dir, system, test_sets, results, work, log)
-        _significance(results, test_sets)
+        _significance(results)
         write_tables_and_plots(results)
     except (BenchError, BudgetError, ConfigError, CheckpointError, DataError) as error:
         return report_error(error)
@@ -299,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                              "latency is measured at 1 and all threads regardless")
     parser.add_argument("--evaluate-run", type=Path, metavar="RUN_DIR",
                         help="instead of the main job: evaluate this finished bench.train run on the test sets as "
-                             "--system, keep its curve under results/training/, rewrite tables and plots")
+                             "--system, keep its curve under results/training/, rewrite tables, plots and significance")
     parser.add_argument("--system", help="the row name for --evaluate-run (e.g. trained-imse-cpu)")
     arguments = parser.parse_args(argv)
     if (arguments.evaluate_run is None) != (arguments.system is None):

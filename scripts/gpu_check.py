@@ -8,10 +8,11 @@ On a machine with a CUDA device it runs, in a few minutes on one data-centre GPU
   2. the first --repeat-steps steps twice with --deterministic and twice without, from the
      same seed: how far apart the two runs' generator weights end (maximum difference, share
      of weights more than 1e-5 apart);
-  3. the forward latency of one 30,700-sample segment on the GPU for every registered model.
+  3. the forward latency of one 30,700-sample segment on the GPU for every registered model
+     (CPU latency is bench.complexity's).
 It prints each figure as it comes and writes them all to --output as JSON, with the machine
-and versions. `--device cpu` (with a few steps) tries the plumbing on a machine without one;
-its figures say nothing about a GPU. The parity of the training step on CUDA joins when
+and versions. `--device cpu` (with a few steps) tries the plumbing of 1 and 2 on a machine
+without one; its figures say nothing about a GPU. The parity of the training step on CUDA joins when
 `bench.train.parity` lands on main.
 """
 
@@ -27,15 +28,18 @@ from pathlib import Path
 
 import torch
 
-from bench.complexity import gpu_latency
-from bench.provenance import package_versions
-from bench.train.config import profile_config
-from bench.train.logs import TIMING_LOG
-from bench.train.loop import CHECKPOINT, RunOptions, train
-from imse.atomic import atomic_write_text
-from imse.checkpoint import load_checkpoint
-from imse.frontend import SEGMENT_SIZE
-from imse.registry import registry
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, installed or not
+
+from bench.complexity import gpu_latency  # noqa: E402
+from bench.provenance import package_versions  # noqa: E402
+from bench.train.config import profile_config  # noqa: E402
+from bench.train.logs import TIMING_LOG  # noqa: E402
+from bench.train.loop import CHECKPOINT, RunOptions, train  # noqa: E402
+from imse.arguments import positive_integer  # noqa: E402
+from imse.atomic import atomic_write_text  # noqa: E402
+from imse.checkpoint import load_checkpoint  # noqa: E402
+from imse.frontend import SEGMENT_SIZE  # noqa: E402
+from imse.registry import registry  # noqa: E402
 
 WARM_UP_STEPS = 10
 """Steps left out of the steps-per-second figure: the first ones allocate and tune kernels."""
@@ -44,7 +48,8 @@ VALIDATION_UTTERANCES = 8
 
 
 def _train(model: str, data: str, steps: int, device: str, run_dir: Path, deterministic: bool) -> Path:
-    """`steps` steps of the paper profile, validated only at the start; returns the run directory."""
+    """`steps` steps of the paper profile, validated (8 utterances) at the start and the end; returns the run
+    directory."""
     config = profile_config("paper", model, data, max_steps=steps, partial_data=True, deterministic=deterministic,
                             validation_interval=steps + 1, validation_utterances=VALIDATION_UTTERANCES,
                             checkpoint_interval=steps)
@@ -53,7 +58,8 @@ def _train(model: str, data: str, steps: int, device: str, run_dir: Path, determ
 
 
 def training_speed(model: str, data: str, steps: int, device: str, work: Path) -> dict:
-    """Steps per second (median step after WARM_UP_STEPS) and peak GPU memory of `steps` paper-profile steps."""
+    """Steps per second (median step after WARM_UP_STEPS, or of all steps when there are no more) and peak GPU
+    memory of `steps` paper-profile steps; the peak and the wall time include the two validations."""
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -83,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, required=True, help="the JSON file of every figure")
     parser.add_argument("--data", default="vb-mini")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--repeat-steps", type=int, default=20)
+    parser.add_argument("--steps", type=positive_integer, default=300)
+    parser.add_argument("--repeat-steps", type=positive_integer, default=20)
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     arguments = parser.parse_args(argv)
     if arguments.device == "cuda" and not torch.cuda.is_available():
@@ -107,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         for deterministic in (True, False):
             report("repeats", run_to_run_difference(arguments.data, arguments.repeat_steps, arguments.device, work,
                                                     deterministic))
-    for model in registry.model_names():
-        report("latency", {"model": model, "segment_samples": SEGMENT_SIZE,
-                           "gpu_forward_seconds": gpu_latency(registry.build(model), SEGMENT_SIZE)})
+    if arguments.device == "cuda":
+        for model in registry.model_names():
+            report("latency", {"model": model, "segment_samples": SEGMENT_SIZE,
+                               "gpu_forward_seconds": gpu_latency(registry.build(model), SEGMENT_SIZE)})
     return 0
 
 

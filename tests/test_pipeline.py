@@ -125,3 +125,22 @@ def test_a_worker_failure_names_the_file(tmp_path, one_torch_thread):
     save_checkpoint(weights, {"generator": model.state_dict(), "model": "imse", "config": model.config.to_dict()})
     with pytest.raises(pipeline.PipelineError, match="broken.wav"):
         pipeline.enhance_test_set(load_model(weights, trust_unknown=True), test_set, tmp_path / "work", jobs=2)
+
+
+def test_a_worker_that_dies_is_a_failure_named_by_its_file(tmp_path, one_torch_thread):
+    from tests.dummies.models import TINY_IMSE, DyingModel
+
+    root = tmp_path / "audio"
+    (root / "noisy").mkdir(parents=True)
+    soundfile.write(root / "noisy" / "doomed.wav", np.full(16_000, 0.1, np.float32), 16_000, subtype="FLOAT")
+    test_set = pipeline.TestSet("tiny", root / "clean", root / "noisy", "one file")
+    loaded = LoadedModel(DyingModel(TINY_IMSE).eval(), "imse", tmp_path / "weights.pt", "0" * 64, None)
+    (root / "noisy" / "second.wav").write_bytes((root / "noisy" / "doomed.wav").read_bytes())
+    with pytest.raises(pipeline.PipelineError, match=r"doomed\.wav: an enhancement worker process died"):
+        pipeline.enhance_test_set(loaded, test_set, tmp_path / "work", jobs=2)
+
+
+def test_jobs_below_one_are_refused(tmp_path, one_torch_thread):
+    loaded = LoadedModel(tiny_model().eval(), "imse", tmp_path / "weights.pt", "0" * 64, None)
+    with pytest.raises(ValueError, match="at least 1"):
+        pipeline.enhance_test_set(loaded, _test_set(tmp_path / "audio"), tmp_path / "work", jobs=0)

@@ -106,3 +106,25 @@ def test_a_fine_tuned_row_is_compared_with_the_bundle_it_started_from(tmp_path):
     pairs = reproduce._comparisons(tmp_path, "vb-mini")
     assert pairs[:len(reproduce.COMPARISONS)] == list(reproduce.COMPARISONS)
     assert pairs[len(reproduce.COMPARISONS):] == [("trained-imse-finetune", "imse-vb-3.399")]
+
+
+def test_significance_keeps_every_test_set_that_results_hold(tmp_path):
+    """Evaluating a run on fewer test sets than the main job had must not drop the others' comparisons."""
+    import shutil
+
+    from tests.dummies.results import write_results
+
+    results = write_results(tmp_path)
+    shutil.copytree(results / "measured" / "vbdmd-sample", results / "measured" / "vb-mini")
+    reproduce._significance(results)
+    written = json.loads((results / "significance.json").read_text())
+    assert sorted({entry["dataset"] for entry in written}) == ["vb-mini", "vbdmd-sample"]
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_a_malformed_provenance_is_named(tmp_path, content):
+    measured = tmp_path / "measured" / "vb-mini"
+    measured.mkdir(parents=True)
+    (measured / "trained-x.provenance.json").write_text(content)
+    with pytest.raises(pipeline.PipelineError, match="trained-x.provenance.json"):
+        reproduce._comparisons(tmp_path, "vb-mini")

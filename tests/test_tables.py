@@ -21,7 +21,6 @@ from matplotlib.collections import LineCollection
 
 from bench import plots, tables
 from bench.metrics.statistics import MIN_SAMPLE
-from bench.pipeline import TestSet
 from bench.reproduce import _significance
 from tests.dummies.results import SMOKE_BUDGET, write_results
 
@@ -30,7 +29,7 @@ from tests.dummies.results import SMOKE_BUDGET, write_results
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     results = write_results(root, utterances=MIN_SAMPLE)  # enough pairs for a CI and a p-value
-    _significance(results, [TestSet("vbdmd-sample", root / "audio" / "clean", root / "audio" / "noisy", "synthetic")])
+    _significance(results)
     return results
 
 
@@ -454,7 +453,7 @@ def with_gtcrn(tmp_path_factory):
     """The dummy tree with GTCRN as a third official system: no segments, no block split, no training row."""
     root = tmp_path_factory.mktemp("gtcrn")
     results = write_results(root, utterances=MIN_SAMPLE, gtcrn=True)
-    _significance(results, [TestSet("vbdmd-sample", root / "audio" / "clean", root / "audio" / "noisy", "synthetic")])
+    _significance(results)
     return results
 
 

@@ -18,3 +18,12 @@ def tiny_model(config: ModelConfig = TINY_IMSE, seed: int = 0) -> SpeechEnhancem
     """A randomly initialised small model, deterministic from `seed`."""
     torch.manual_seed(seed)
     return SpeechEnhancementNet(config).eval()
+
+
+class DyingModel(SpeechEnhancementNet):
+    """A model whose process dies in its forward pass, as one killed by the OOM killer would."""
+
+    def forward(self, *features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        import os
+
+        os._exit(3)
