@@ -196,7 +196,7 @@ def _enhance_in_workers(loaded: LoadedModel, files: list[Path], output: Path, mo
             except BrokenProcessPool as error:
                 failures.append((futures[future], f"{futures[future]}: an enhancement worker process died ({error});"
                                  " was it killed, or out of memory? Run again: written files are kept"))
-            except Exception as error:  # noqa: BLE001 - any error of a worker is this file's failure, named
+            except Exception as error:  # any error of a worker is a failure of this file, named
                 failures.append((futures[future], f"{futures[future]}: {type(error).__name__}: {error}"))
     return sorted(failures)
 
