@@ -41,7 +41,7 @@ from bench import pipeline
 from bench.data.utterance import DataError
 from bench.errors import BenchError, report_error
 from bench.metrics import DEFAULT_VARIANT
-from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, measured_table, provenance_path
+from bench.results import ORIGIN_TRAINED, ORIGIN_UPSTREAM, Measured, load_measured, measured_table, provenance_path
 from bench.train.budget import BudgetError, TrainingBudget
 from bench.train.config import CONFIG_FILE, PROFILES, ConfigError, TrainConfig
 from bench.train.logs import SUMMARY, TIMING_LOG, TRAIN_LOG, VALIDATION_LOG
@@ -90,40 +90,30 @@ def _test_sets(data: str | None, work: Path, log: Log) -> list[pipeline.TestSet]
 
 
 def _significance(results: Path) -> None:
-    """results/significance.json: the paired comparisons on every test set that results/measured holds (not only
-    this run's, so that evaluating one run never drops another test set's comparisons)."""
+    """results/significance.json: the paired comparisons of `_comparisons` on every test set that results/measured
+    holds (not only this run's, so that evaluating one run never drops another test set's comparisons)."""
     from bench.compare import paired_comparison
     from bench.evaluate import to_json
 
     comparisons = []
-    measured = results / "measured"
-    datasets = sorted(path.name for path in measured.iterdir() if path.is_dir()) if measured.is_dir() else []
-    for dataset in datasets:
-        for system_a, system_b in _comparisons(results, dataset):
-            table_a = measured_table(results, dataset, system_a, DEFAULT_VARIANT)
-            table_b = measured_table(results, dataset, system_b, DEFAULT_VARIANT)
-            if table_a.exists() and table_b.exists():
-                comparison = paired_comparison(table_a, table_b)
-                comparisons.append({"system_a": system_a, "system_b": system_b, "dataset": dataset, **comparison})
+    for dataset, system_a, system_b in _comparisons(load_measured(results)):
+        comparison = paired_comparison(measured_table(results, dataset, system_a, DEFAULT_VARIANT),
+                                       measured_table(results, dataset, system_b, DEFAULT_VARIANT))
+        comparisons.append({"system_a": system_a, "system_b": system_b, "dataset": dataset, **comparison})
     atomic_write_text(results / "significance.json", to_json(comparisons))
 
 
-def _comparisons(results: Path, dataset: str) -> list[tuple[str, str]]:
-    """COMPARISONS, and each fine-tuned row of `dataset` against the bundle it started from (its provenance's
-    `init`): what fine-tuning gained or cost is the question such a row answers."""
-    pairs = list(COMPARISONS)
-    suffix = ".provenance.json"
-    for path in sorted((results / "measured" / dataset).glob(f"*{suffix}")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise pipeline.PipelineError(f"{path}: unreadable provenance ({error}); restore it from git or "
-                                         "re-evaluate its system") from error
-        if not isinstance(record, dict):
-            raise pipeline.PipelineError(f"{path}: a provenance file holds a JSON object, not "
-                                         f"{type(record).__name__}; restore it from git or re-evaluate its system")
-        if record.get("origin") == ORIGIN_TRAINED and record.get("init") in registry.bundle_names():
-            pairs.append((path.name[:-len(suffix)], record["init"]))
+def _comparisons(measured: list[Measured]) -> list[tuple[str, str, str]]:
+    """(dataset, system_a, system_b) of COMPARISONS, and of each fine-tuned row against the bundle it started from
+    (its provenance's `init`: what fine-tuning gained or cost), where both are scored with the default variant."""
+    scored = {(entry.dataset, entry.system): entry for entry in measured if entry.variant == DEFAULT_VARIANT}
+    pairs = []
+    for dataset in sorted({dataset for dataset, _ in scored}):
+        fine_tuned = [(system, entry.provenance["init"]) for (where, system), entry in sorted(scored.items())
+                      if where == dataset and entry.origin == ORIGIN_TRAINED
+                      and entry.provenance.get("init") in registry.bundle_names()]
+        pairs += [(dataset, system_a, system_b) for system_a, system_b in (*COMPARISONS, *fine_tuned)
+                  if (dataset, system_a) in scored and (dataset, system_b) in scored]
     return pairs
 
 

@@ -19,6 +19,7 @@ without one; its figures say nothing about a GPU. The parity of the training ste
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import sys
@@ -65,8 +66,8 @@ def training_speed(model: str, data: str, steps: int, device: str, work: Path) -
     start = time.perf_counter()
     run_dir = _train(model, data, steps, device, work / f"{model}-speed", deterministic=False)
     wall = time.perf_counter() - start
-    with open(run_dir / TIMING_LOG, encoding="utf-8") as log:
-        seconds = [float(line.split(",")[1]) for line in list(log)[1:]]
+    with open(run_dir / TIMING_LOG, newline="", encoding="utf-8") as log:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(log)]
     measured = seconds[WARM_UP_STEPS:] or seconds
     return {"model": model, "steps": steps, "wall_seconds": wall,
             "median_step_seconds": statistics.median(measured), "steps_per_second": 1 / statistics.median(measured),

@@ -96,16 +96,20 @@ def test_the_evaluate_run_command_never_replaces_another_runs_rows(tmp_path, cap
 
 
 def test_a_fine_tuned_row_is_compared_with_the_bundle_it_started_from(tmp_path):
-    """Only a trained row whose init is a known bundle gains a pair; a run from scratch or from a file does not."""
-    measured = tmp_path / "measured" / "vb-mini"
-    measured.mkdir(parents=True)
-    rows = {"trained-imse-finetune": "imse-vb-3.399", "trained-imse-cpu": None, "trained-from-file": "/runs/x.pt"}
-    for system, init in rows.items():
-        (measured / f"{system}.provenance.json").write_text(json.dumps(
-            {"system": system, "origin": ORIGIN_TRAINED, "init": init}))
-    pairs = reproduce._comparisons(tmp_path, "vb-mini")
-    assert pairs[:len(reproduce.COMPARISONS)] == list(reproduce.COMPARISONS)
-    assert pairs[len(reproduce.COMPARISONS):] == [("trained-imse-finetune", "imse-vb-3.399")]
+    """Only a trained row whose init is a known bundle gains a pair; a run from scratch or from a file does not,
+    and a pair needs both rows scored."""
+    from bench.metrics import DEFAULT_VARIANT
+    from bench.results import ORIGIN_UPSTREAM, Measured
+
+    def row(system, origin, init=None):
+        return Measured("vb-mini", system, DEFAULT_VARIANT, tmp_path / f"{system}.csv", {},
+                        {"system": system, "origin": origin, "init": init})
+
+    measured = [row("imse-vb-3.399", ORIGIN_UPSTREAM), row("muse-vb", ORIGIN_UPSTREAM),
+                row("trained-imse-finetune", ORIGIN_TRAINED, "imse-vb-3.399"), row("trained-imse-cpu", ORIGIN_TRAINED),
+                row("trained-from-file", ORIGIN_TRAINED, "/runs/x.pt")]
+    assert reproduce._comparisons(measured) == [("vb-mini", "imse-vb-3.399", "muse-vb"),
+                                                ("vb-mini", "trained-imse-finetune", "imse-vb-3.399")]
 
 
 def test_significance_keeps_every_test_set_that_results_hold(tmp_path):
@@ -123,8 +127,11 @@ def test_significance_keeps_every_test_set_that_results_hold(tmp_path):
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
 def test_a_malformed_provenance_is_named(tmp_path, content):
-    measured = tmp_path / "measured" / "vb-mini"
-    measured.mkdir(parents=True)
-    (measured / "trained-x.provenance.json").write_text(content)
-    with pytest.raises(pipeline.PipelineError, match="trained-x.provenance.json"):
-        reproduce._comparisons(tmp_path, "vb-mini")
+    from bench.results import ResultsError
+    from tests.dummies.results import write_results
+
+    results = write_results(tmp_path)
+    provenance = sorted((results / "measured" / "vbdmd-sample").glob("*.provenance.json"))[0]
+    provenance.write_text(content)
+    with pytest.raises(ResultsError, match=provenance.name):
+        reproduce._significance(results)
