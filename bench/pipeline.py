@@ -12,6 +12,7 @@ import concurrent.futures
 import hashlib
 import json
 import multiprocessing
+import sys
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,7 +276,7 @@ class Skip(BenchError):
     """A step that cannot run here, with the reason to print."""
 
 
-def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Path:
+def train_run(model: str, profile: str, seed: int, data: str, runs: Path, progress: bool = True) -> Path:
     """Train (or resume) one model with bench.train on this process's torch threads; returns the best checkpoint.
 
     The run directory is keyed by the thread count too: a run resumed on other threads would
@@ -293,8 +294,71 @@ def train_run(model: str, profile: str, seed: int, data: str, runs: Path) -> Pat
                    "none is present")
     run = runs / f"{model}-{profile}-seed{seed}-threads{torch.get_num_threads()}"
     config = profile_config(profile, model, data, seed=seed)
-    print(train(config, RunOptions(run_dir=run, resume=(run / "config.json").exists())).report())
+    print(f"{model}: " + train(config, RunOptions(run_dir=run, resume=(run / "config.json").exists(),
+                                                   progress=progress)).report(), flush=True)
     best = run / "best.pt"
     if not best.exists():
         raise Skip(f"evaluating trained {model}: the run kept no best checkpoint (no finite validation PESQ)")
     return best
+
+
+def _start_training_worker(threads: int) -> None:
+    """Pool initializer: die with the parent, and train on its thread count (the runs' directories say it)."""
+    die_with_parent()
+    torch.set_num_threads(threads)
+
+
+def _train_or_skip(model: str, profile: str, seed: int, data: str, runs: Path) -> Path | Skip:
+    """One run in a training worker; a Skip is returned, as the answer it is, rather than raised."""
+    try:
+        return train_run(model, profile, seed, data, runs, progress=False)
+    except Skip as reason:
+        return reason
+
+
+def train_runs(models: list[str], profile: str, seed: int, data: str, runs: Path,
+               jobs: int | None = None) -> dict[str, Path | Skip]:
+    """`train_run` for every model, `jobs` runs at a time; each model's best checkpoint, or the Skip saying why not.
+
+    On the CPU the runs share the cores (default: one run per `usable_cores() // threads`), each
+    in a spawned process on this process's thread count, so every run ends on the same bits as
+    it would alone: the models are independent and a seeded run depends only on its own thread
+    count. On a GPU (or with jobs=1) they run here, one after another, with their progress bars.
+    Every run is waited for before the first failure is raised, so that a rerun resumes them all.
+    """
+    threads = torch.get_num_threads()
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs is None:
+        jobs = 1 if torch.cuda.is_available() else max(1, usable_cores() // threads)
+    jobs = min(jobs, len(models))
+    if jobs <= 1:
+        answers: dict[str, Path | Skip] = {}
+        for model in models:
+            try:
+                answers[model] = train_run(model, profile, seed, data, runs)
+            except Skip as reason:
+                answers[model] = reason
+        return answers
+    print(f"training {', '.join(models)}: {jobs} runs at a time, {threads} thread(s) each", flush=True)
+    answers, errors = {}, []
+    with concurrent.futures.ProcessPoolExecutor(
+        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_training_worker,
+        initargs=(threads,),
+    ) as pool:
+        futures = {pool.submit(_train_or_skip, model, profile, seed, data, runs): model for model in models}
+        for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="training runs",
+                           unit="run"):
+            model = futures[future]
+            try:
+                answers[model] = future.result()
+            except BrokenProcessPool as error:
+                errors.append(PipelineError(f"training {model}: its worker process died ({error}); was it killed, "
+                                            "or out of memory? Run again: every run resumes from its last checkpoint"))
+            except Exception as error:  # raised once every other run has finished
+                errors.append(error)
+    for error in errors[1:]:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+    if errors:
+        raise errors[0]
+    return {model: answers[model] for model in models}

@@ -27,12 +27,14 @@ logs and learning curve copied to results/training/trained-NAME/.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -63,10 +65,15 @@ class Log:
 
     def __init__(self) -> None:
         self.skipped: list[str] = []
+        self.start = time.monotonic()
+
+    def elapsed(self) -> str:
+        """Time since the job started, h:mm:ss."""
+        return str(datetime.timedelta(seconds=round(time.monotonic() - self.start)))
 
     def step(self, message: str) -> None:
-        """Announce a step as it starts."""
-        print(f"==> {message}", file=sys.stderr, flush=True)
+        """Announce a step as it starts, with the time since the job started (where the hour goes)."""
+        print(f"==> [{self.elapsed()}] {message}", file=sys.stderr, flush=True)
 
     def skip(self, message: str) -> None:
         """Announce a step left out, and keep it for the closing summary."""
@@ -197,15 +204,14 @@ def _keep_training_record(run_dir: Path, destination: Path) -> None:
 
 def _train_and_evaluate(models: list[str], profile: str, seed: int, training_data: str,
                         test_sets: list[pipeline.TestSet], results: Path, work: Path, log: Log) -> None:
-    """Train each model (or skip it, saying why) and evaluate its best checkpoint on every test set."""
-    for model in models:
-        log.step(f"training {model} ({profile} profile, seed {seed}) on {training_data}")
-        try:
-            best = pipeline.train_run(model, profile, seed, training_data, work / "runs")
-        except pipeline.Skip as reason:
-            log.skip(str(reason))
-            continue
-        evaluate_run(best.parent, trained_system(model, profile), test_sets, results, work, log)
+    """Train the models (or skip each, saying why; on the CPU one run per core at a time, see
+    `pipeline.train_runs`), then evaluate each best checkpoint on every test set."""
+    log.step(f"training {', '.join(models)} ({profile} profile, seed {seed}) on {training_data}")
+    for model, best in pipeline.train_runs(models, profile, seed, training_data, work / "runs").items():
+        if isinstance(best, pipeline.Skip):
+            log.skip(str(best))
+        else:
+            evaluate_run(best.parent, trained_system(model, profile), test_sets, results, work, log)
 
 
 def trained_system(model: str, profile: str) -> str:
@@ -314,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                   arguments.skip_complexity)
     except BenchError as error:
         return report_error(error)
-    print(f"\ndone; seed {arguments.seed}. Tables: {arguments.results / 'tables'}; plots: "
+    print(f"\ndone in {log.elapsed()}; seed {arguments.seed}. Tables: {arguments.results / 'tables'}; plots: "
           f"{arguments.results / 'plots'}", file=sys.stderr)
     if log.skipped:
         print("skipped:\n" + "\n".join(f"  - {line}" for line in log.skipped), file=sys.stderr)

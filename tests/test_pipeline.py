@@ -144,3 +144,19 @@ def test_jobs_below_one_are_refused(tmp_path, one_torch_thread):
     loaded = LoadedModel(tiny_model().eval(), "imse", tmp_path / "weights.pt", "0" * 64, None)
     with pytest.raises(ValueError, match="at least 1"):
         pipeline.enhance_test_set(loaded, _test_set(tmp_path / "audio"), tmp_path / "work", jobs=0)
+
+
+def test_training_runs_shared_among_processes_answer_each_model_in_order(tmp_path, one_torch_thread):
+    """Two runs at a time in spawned workers: a refusal in a worker comes back as that model's Skip (its
+    reason intact), in the order the models were asked for, and nothing is trained."""
+    answers = pipeline.train_runs(["muse", "imse"], "paper", 0, "vb-mini", tmp_path / "runs", jobs=2)
+    assert list(answers) == ["muse", "imse"]
+    for model, answer in answers.items():
+        assert isinstance(answer, pipeline.Skip)
+        assert f"training {model} at the paper profile: it needs a GPU" in str(answer)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_training_jobs_below_one_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        pipeline.train_runs(["imse"], "smoke", 0, "vb-mini", tmp_path / "runs", jobs=0)
