@@ -9,6 +9,10 @@ backend skips matmul and einsum). Every operator a counter treated as zero is li
 `--scaling-output` adds MACs by block type (embedding, attention, feed-forward, norm,
 U-Net resampling, encoder/decoder) and full-utterance latency for 1, 2, 4, 8 and 16 s.
 
+Each model is also exported to ONNX as `python -m imse.export` does (with the `onnx` extra): the
+file's size, and onnxruntime's real-time factor on one thread through the same `imse.enhance`
+(segmented; full too where the graph takes any length). `onnx_note` says what is missing and why.
+
 Parameters are given twice: the total, and the paper's convention, which leaves out the
 1x1 pointwise projections of IDConv embeddings (the paper's 0.427M for IMSE is 432,995 less
 those 5,376 weights; inferred, not stated by the authors).
@@ -41,6 +45,7 @@ import platform
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -73,6 +78,8 @@ LATENCY_MODES = ("segmented", "full")
 """Timed runs per latency figure (--repeats)."""
 MEMORY_PROBES = 5
 GPU_REPEATS = 20
+ONNXRUNTIME_THREADS = 1
+"""onnxruntime is timed on one thread: the device IMSE is meant for, and the speed goal's setting."""
 """CUDA-event timings behind the GPU forward time."""
 FORMATS = ("csv", "markdown")
 ALL_THREADS = os.cpu_count() or 1
@@ -219,7 +226,10 @@ def _percentile(values: list[float], q: float) -> float:
 def latency(
     model: SpeechEnhancementNet, seconds: float, mode: str, threads: int, repeats: int = 5, warmup: int = 1
 ) -> dict[str, float]:
-    """Median and p90 wall time of `imse.enhance` on `seconds` of audio, and the real-time factor."""
+    """Median and p90 wall time of `imse.enhance` on `seconds` of audio, and the real-time factor.
+
+    `model` is what `imse.enhance` runs: a torch network, or an exported one (`OnnxRuntimeNetwork`,
+    whose own session holds its thread count; `threads` then sets torch's, for the front end)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -331,6 +341,10 @@ class ComplexityRow:
     peak_memory_mb_max: float | None = None
     first_call_memory_mb: float | None = None
     gpu_forward_s: float | None = None
+    onnx_file_mb: float | None = None
+    """Size of the network exported to ONNX (`imse.export`); None where it is not exported (see onnx_note)."""
+    onnx_note: str = ""
+    """Why an onnxruntime figure is missing: no `onnx` extra, an export refused, a graph of one segment's length."""
 
 
 def _segment_macs(model: torch.nn.Module) -> tuple[int | None, int | None]:
@@ -343,7 +357,8 @@ def _segment_macs(model: torch.nn.Module) -> tuple[int | None, int | None]:
 def measure(
     model_name: str, latency_seconds: float = LATENCY_SECONDS, repeats: int = REPEATS, memory: bool = True
 ) -> ComplexityRow:
-    """Parameters, MACs by both counters, latency at 1 and all threads in both modes, memory."""
+    """Parameters, MACs by both counters, latency at 1 and all threads in both modes, memory, and the
+    exported ONNX file's size and onnxruntime latency on one thread."""
     model = registry.build(model_name).eval()
     total, paper = parameter_counts(model)
     one_second = (fvcore_macs(model, ONE_SECOND), ptflops_macs(model, ONE_SECOND))
@@ -364,7 +379,42 @@ def measure(
         row.peak_memory_mb, row.peak_memory_mb_max = round(usage.median_mb, 1), round(usage.max_mb, 1)
         row.first_call_memory_mb = round(usage.first_call_mb, 1)
     row.gpu_forward_s = gpu_latency(model, SEGMENT_SIZE)
+    onnxruntime_measures(model, row, latency_seconds, repeats)
     return row
+
+
+def onnxruntime_measures(model: SpeechEnhancementNet, row: ComplexityRow, seconds: float, repeats: int) -> None:
+    """The exported file's size and onnxruntime's latency on one thread, in each mode the graph runs, into `row`.
+
+    The network is exported as `python -m imse.export` exports it (checked against torch before it is
+    kept) into a temporary folder, and timed through `imse.enhance` with the same front end and
+    segmenting as the torch columns. What cannot be measured is said in `row.onnx_note`, never guessed.
+    """
+    from imse.export import ExportError, MissingExtraError, export_onnx, require_onnx
+
+    try:
+        require_onnx()
+    except MissingExtraError as error:
+        row.onnx_note = str(error)
+        return
+    from imse.export.runtime import OnnxRuntimeNetwork
+
+    with tempfile.TemporaryDirectory(prefix="bench-complexity-") as directory:
+        path = Path(directory) / "network.onnx"
+        try:
+            export_onnx(model, path)
+        except ExportError as error:
+            row.onnx_note = f"export refused: {error}"
+            return
+        row.onnx_file_mb = round(path.stat().st_size / 1e6, 2)
+        network = OnnxRuntimeNetwork(path, model.config, threads=ONNXRUNTIME_THREADS)
+        for mode in LATENCY_MODES:
+            if mode == "full" and isinstance(network.frames, int):
+                row.onnx_note = f"full: the graph is exported at one segment's length ({network.frames} frames)"
+                continue
+            timing = latency(network, seconds, mode, ONNXRUNTIME_THREADS, repeats)
+            for key, value in timing.items():
+                row.latency[f"onnxruntime_{mode}_{ONNXRUNTIME_THREADS}thread_{key}"] = round(value, 4)
 
 
 def scaling(model_name: str, seconds: tuple[int, ...] = SCALING_SECONDS, repeats: int = REPEATS) -> list[dict]:

@@ -59,14 +59,14 @@ NEWER_LABELS = {name: MEASURE_LABELS[name] for name in ("si_sdr", "dnsmos_ovrl")
 """Measures of the main table's measured rows, where their summaries have them (the papers report neither)."""
 HIGHER_IS_BETTER = {*MEASURE_LABELS.values()}
 LOWER_IS_BETTER = {"Params (M)", "Params", "Params, paper convention", "GMACs / 1 s", "GMACs / segment",
-                   "Peak memory (MiB)", "GPU forward, segment (ms)"}
+                   "Peak memory (MiB)", "GPU forward, segment (ms)", "ONNX file (MB)"}
 """Besides these, every "RTF ..." column of the complexity table."""
 DATA_COLUMN = "Data"
 """Rows are only compared (best value, deltas) with rows of the same value here."""
 REPORTED_DATASET = "vbdmd-test"
 """The data every reported.csv number is on: the full VoiceBank+DEMAND test set."""
-RTF_COLUMN = re.compile(r"^(segmented|full)_(\d+)thread_rtf$")
-"""complexity.csv's real-time factors, one per inference mode and thread count."""
+RTF_COLUMN = re.compile(r"^(?:(onnxruntime)_)?(segmented|full)_(\d+)thread_rtf$")
+"""complexity.csv's real-time factors, one per backend (torch unnamed), inference mode and thread count."""
 
 
 class TablesError(BenchError):
@@ -468,10 +468,13 @@ def _complexity_frame(results: Path) -> pandas.DataFrame:
 
 
 def _rtf_labels(frame: pandas.DataFrame) -> dict[str, str]:
-    """complexity.csv's RTF columns and their labels: segmented before full, fewer threads first."""
-    found = [(match[1], int(match[2]), column) for column in frame.columns if (match := RTF_COLUMN.match(column))]
-    found.sort(key=lambda item: (item[0] != "segmented", item[1]))
-    return {column: f"RTF {mode}, {thread_count_label(threads)}" for mode, threads, column in found}
+    """complexity.csv's RTF columns and their labels: torch before onnxruntime, segmented before full, fewer
+    threads first; onnxruntime's labels name it."""
+    found = [(match[1] or "", match[2], int(match[3]), column) for column in frame.columns
+             if (match := RTF_COLUMN.match(column))]
+    found.sort(key=lambda item: (item[0], item[1] != "segmented", item[2]))
+    return {column: f"RTF {mode}, {thread_count_label(threads)}" + (f", {backend}" if backend else "")
+            for backend, mode, threads, column in found}
 
 
 def complexity_table(results: Path) -> Table:
@@ -487,6 +490,9 @@ def complexity_table(results: Path) -> Table:
     })
     for column, label in _rtf_labels(frame).items():
         rows[label] = frame[column]
+    onnx_exported = "onnx_file_mb" in frame and frame["onnx_file_mb"].notna().any()
+    if onnx_exported:
+        rows["ONNX file (MB)"] = frame["onnx_file_mb"]
     rows["Peak memory (MiB)"] = frame.get("peak_memory_mb")
     gpu_measured = "gpu_forward_s" in frame and frame["gpu_forward_s"].notna().any()
     if gpu_measured:
@@ -498,9 +504,25 @@ def complexity_table(results: Path) -> Table:
     reported_note = _reported_complexity_note(results)
     if reported_note:
         footnotes.append(reported_note)
+    if "onnx_note" in frame:
+        footnotes.append(_onnxruntime_note(frame))
     if gpu_measured:
         footnotes.append(f"GPU forward: median of {GPU_REPEATS} CUDA-event timings on {frame['gpu'].iloc[0]}, batch 1.")
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
+
+
+def _onnxruntime_note(frame: pandas.DataFrame) -> str:
+    """How the onnxruntime columns were measured, and each model's reason for an empty one (from onnx_note)."""
+    note = ("onnxruntime: the network exported by `python -m imse.export` (checked against torch before it is "
+            "kept) and run through the same front end and segmenting as torch; ONNX file: its size (1 MB = 1,000,000 "
+            "bytes).")
+    reasons = {}
+    for model, reason in zip(frame["model"], frame["onnx_note"].fillna(""), strict=True):
+        if reason:
+            reasons.setdefault(str(reason).split(";")[0].strip(), []).append(str(model))
+    if reasons:
+        note += " Empty: " + "; ".join(f"{', '.join(models)}: {reason}" for reason, models in reasons.items()) + "."
+    return note
 
 
 def _paper_convention_note(results: Path, frame: pandas.DataFrame) -> str:

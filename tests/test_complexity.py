@@ -154,6 +154,36 @@ def test_command_writes_a_table_of_consistent_measurements(tmp_path, monkeypatch
     assert row["cpu_count"] == os.cpu_count() and f"torch={torch.__version__}" in row["versions"].split()
     options = f"--model tiny --output {output} --latency-seconds {seconds} --repeats 1 --no-memory"
     assert row["command"] == f"python -m bench.complexity {options}"
+    # onnxruntime, one thread: segmented only, as the U-Nets' graph has one segment's length, and the reason why
+    onnx_columns = {column for column in table.columns if column.startswith("onnxruntime_")}
+    assert onnx_columns == {f"onnxruntime_segmented_1thread_{statistic}" for statistic in ("median_s", "p90_s", "rtf")}
+    assert row["onnxruntime_segmented_1thread_rtf"] > 0
+    assert row["onnx_note"] == "full: the graph is exported at one segment's length (308 frames)"
+    assert row["onnx_file_mb"] * 1e6 >= 4 * row["parameters"]  # float32 weights, stored once
+
+
+def test_onnxruntime_columns_say_why_they_are_empty(monkeypatch):
+    import imse.export
+    from imse.export import ExportError, MissingExtraError
+
+    model = registry.build("imse")
+    row = complexity.ComplexityRow("imse", 0, 0, 0, 0, None, None, 0.0, "", "")
+
+    def missing() -> None:
+        raise MissingExtraError('ONNX export and the onnxruntime backend need onnxruntime: pip install -e ".[onnx]"')
+
+    monkeypatch.setattr(imse.export, "require_onnx", missing)
+    complexity.onnxruntime_measures(model, row, 0.5, 1)
+    assert row.onnx_file_mb is None and not row.latency and 'pip install -e ".[onnx]"' in row.onnx_note
+
+    def refused(*_) -> None:
+        raise ExportError("the exported graph of GTCRN is 1.0e-03 off the torch network; it was not written")
+
+    monkeypatch.setattr(imse.export, "require_onnx", lambda: None)
+    monkeypatch.setattr(imse.export, "export_onnx", refused)
+    complexity.onnxruntime_measures(model, row, 0.5, 1)
+    assert row.onnx_file_mb is None and not row.latency
+    assert row.onnx_note.startswith("export refused: the exported graph of GTCRN is 1.0e-03 off")
 
 
 def test_scaling_latency_runs_on_all_threads_whatever_the_caller_set(monkeypatch):

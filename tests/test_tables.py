@@ -192,6 +192,26 @@ def test_complexity_table_shows_gpu_time_where_it_was_measured(results, tmp_path
     assert "NVIDIA H200" in table.footnotes[-1]
 
 
+def test_complexity_table_has_a_column_per_backend_and_says_why_one_is_empty(results, tmp_path):
+    measured = tmp_path / "results"
+    shutil.copytree(results, measured)
+    frame = pandas.read_csv(measured / "complexity.csv")
+    frame["onnxruntime_segmented_1thread_rtf"] = [0.11, None]
+    frame["onnx_file_mb"] = [3.54, None]
+    frame["onnx_note"] = ["full: the graph is exported at one segment's length (308 frames)",
+                          "export refused: the exported graph is 4.2e+00 off; it was not written"]
+    frame.to_csv(measured / "complexity.csv", index=False)
+    table = tables.complexity_table(measured)
+    columns = list(table.frame.columns)
+    rtf = [column for column in columns if column.startswith("RTF ")]
+    assert rtf[-1] == "RTF segmented, 1 thread, onnxruntime" and len(rtf) == 5  # after torch's four
+    assert table.frame["RTF segmented, 1 thread, onnxruntime"].tolist()[0] == 0.11
+    assert table.frame["ONNX file (MB)"].tolist()[0] == 3.54
+    note = next(footnote for footnote in table.footnotes if footnote.startswith("onnxruntime:"))
+    assert "imse: full: the graph is exported at one segment's length (308 frames)" in note
+    assert "muse: export refused: the exported graph is 4.2e+00 off." in note  # up to the first ';'
+
+
 def test_complexity_table_in_latex_prints_counts_whole_and_bolds_the_fastest(results):
     latex = tables.to_latex(tables.complexity_table(results))
     assert "432,995" in latex and "427,619" in latex
