@@ -20,7 +20,7 @@ pytest.importorskip("onnxruntime", reason=f"ONNX tests need the onnx extra: {EXT
 
 from imse.export.runtime import OnnxRuntimeNetwork, onnxruntime_network  # noqa: E402
 
-BUNDLES = ("imse-vb-3.399", "imse-vb-3.373", "muse-vb")
+BUNDLES = ("imse-vb-3.399", "imse-vb-3.373", "muse-vb", "gtcrn-vb")
 SAMPLE = "p232_005"
 """A real noisy test utterance of 6.2 s: three 30,700-sample segments, the last end-aligned."""
 
@@ -80,11 +80,33 @@ def test_a_fixed_segment_graph_refuses_another_length(tmp_path):
         enhance(np.random.default_rng(0).standard_normal(40_000).astype(np.float32), network, "full")
 
 
-def test_gtcrn_is_refused_rather_than_exported_wrong(checkpoint_dir, tmp_path):
-    from imse.loading import load_model
+@pytest.mark.parametrize("training", [True, False])
+def test_export_of_a_network_with_batch_norms_leaves_its_mode_as_it_was(training, tmp_path):
+    """GTCRN's batch norms with running statistics far from batch statistics: the graph and its check use the
+    running ones (eval mode) whatever mode the model came in, and the model leaves in that mode. (A wrapper in
+    training mode once switched the network to batch statistics during the check, and GTCRN was refused.)"""
+    torch.manual_seed(0)
+    model = registry.build("gtcrn").train(training)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    path = export_onnx(model, tmp_path / "gtcrn.onnx")
+    assert model.training is training and all(module.training is training for module in model.modules())
+    noisy = np.random.default_rng(0).standard_normal(24_000).astype(np.float32) * 0.1
+    network = OnnxRuntimeNetwork(path, model.config, threads=1)
+    difference = np.abs(enhance(noisy, network) - enhance(noisy, model.eval()))
+    assert difference.max() < WAVEFORM_TOLERANCE
 
-    with pytest.raises(ExportError, match="not written"):
-        export_onnx(load_model("gtcrn-vb", cache_dir=checkpoint_dir).model, tmp_path / "gtcrn.onnx")
+
+def test_a_graph_that_does_not_compute_what_torch_does_is_refused_and_not_written(tmp_path):
+    """A Python number taken from the input is frozen into the traced graph at the example's value: the
+    check on another input catches it, and nothing is written."""
+    model = registry.build("gtcrn").eval()
+    network = model.forward
+    model.forward = lambda spectrum: network(spectrum) * float(spectrum.abs().max())
+    with pytest.raises(ExportError, match="off the torch network .* it was not written"):
+        export_onnx(model, tmp_path / "gtcrn.onnx")
     assert not list(tmp_path.iterdir())
 
 
@@ -137,12 +159,14 @@ def test_bad_outputs_are_refused_before_any_export(tmp_path, sample_dir, monkeyp
 
 
 @pytest.mark.slow
-def test_pesq_of_the_sample_is_the_same_in_both_backends(checkpoint_dir, sample_dir, export_dir, one_torch_thread):
+@pytest.mark.parametrize("bundle", ["imse-vb-3.399", "gtcrn-vb"])
+def test_pesq_of_the_sample_is_the_same_in_both_backends(bundle, checkpoint_dir, sample_dir, export_dir,
+                                                          one_torch_thread):
     from pesq import pesq
 
     from imse.loading import load_model
 
-    loaded = load_model("imse-vb-3.399", cache_dir=checkpoint_dir)
+    loaded = load_model(bundle, cache_dir=checkpoint_dir)
     network = onnxruntime_network(loaded, threads=1)
     for path in sorted((sample_dir / "noisy").glob("*.wav")):
         clean = soundfile.read(sample_dir / "clean" / path.name, dtype="float32")[0]

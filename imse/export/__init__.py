@@ -9,10 +9,10 @@ segmented inference runs; a model without one (GTCRN) takes any number of frames
 Every export is checked before it is written: onnxruntime must give the torch network's
 waveform (through `synthesise`) within `WAVEFORM_TOLERANCE` of its peak (float32 rounding grows
 with the signal: white noise drives IMSE's output to several times full scale, where the two
-backends differ by 1.1e-4) on the example input, and, for a
-graph that takes any length, on a second length; a graph that does not is refused (ExportError),
-never written. GTCRN is refused so today: torch 2.13's TorchScript exporter traces its
-grouped GRUs and cached convolutions to a graph that is 1e-3 off.
+backends differ by 1.1e-4) on noise other than the example it was traced on (so a value the
+trace froze from its input is caught), and, for a graph that takes any length, on a second
+length; a graph that does not is refused (ExportError), never written. GTCRN (whole utterances,
+any length) exports and passes: its batch norms are exported, and checked, in eval mode.
 
 MALA's rotary tables are computed in the graph (`imse.mala`), not stored: the file is the
 weights plus the graph's structure (IMSE: about 3.4 MB for 1.7 MB of weights).
@@ -119,7 +119,8 @@ def check_output(output: str | os.PathLike) -> Path:
 
 
 def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
-    """Write the network of `model` (a registered model in eval mode) as ONNX to `output`, atomically."""
+    """Write the network of `model` (a registered model) as ONNX to `output`, atomically; the graph is
+    the network in eval mode, and `model` is left in the mode it came in."""
     output = check_output(output)
     require_onnx()
     front_end: FrontEnd = model.config.front_end
@@ -129,20 +130,27 @@ def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
     dynamic = None
     if front_end.segment_size is None:
         dynamic = {name: {TIME_AXIS: "frames"} for name in names + outputs}
-    wrapped = _NetworkOutputs(model.eval(), len(outputs))
-    # torch.onnx.export writes to a path: a temporary one, checked, then moved into place atomically.
-    with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as directory:
-        temporary = Path(directory) / output.name
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # shapes fixed at one segment
-            warnings.filterwarnings("ignore", module=r"torch\.onnx")  # its notes on constant folding
-            torch.onnx.export(wrapped, example, str(temporary), dynamo=False, opset_version=OPSET,
-                              input_names=list(names), output_names=list(outputs), dynamic_axes=dynamic)
-        lengths = [samples] if dynamic is None else [samples, samples + 7 * front_end.stft.hop_length]
-        for length in lengths:
-            _check_graph(temporary, wrapped, front_end, length)
-        with atomic_write(output, "wb") as stream:
-            stream.write(temporary.read_bytes())
+    # The wrapper is put in eval mode itself: torch.onnx.export restores the mode of the module it is given,
+    # recursively, and a wrapper in training mode would switch the network's batch norms (GTCRN's) to batch
+    # statistics, for the check below and for the caller afterwards. The caller's mode is restored at the end.
+    was_training = model.training
+    wrapped = _NetworkOutputs(model, len(outputs)).eval()
+    try:
+        # torch.onnx.export writes to a path: a temporary one, checked, then moved into place atomically.
+        with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as directory:
+            temporary = Path(directory) / output.name
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # shapes fixed at one segment
+                warnings.filterwarnings("ignore", module=r"torch\.onnx")  # its notes on constant folding
+                torch.onnx.export(wrapped, example, str(temporary), dynamo=False, opset_version=OPSET,
+                                  input_names=list(names), output_names=list(outputs), dynamic_axes=dynamic)
+            lengths = [samples] if dynamic is None else [samples, samples + 7 * front_end.stft.hop_length]
+            for length in lengths:
+                _check_graph(temporary, wrapped, front_end, length)
+            with atomic_write(output, "wb") as stream:
+                stream.write(temporary.read_bytes())
+    finally:
+        model.train(was_training)
     return output
 
 
