@@ -1,5 +1,6 @@
 """Sessions: `nox -s reproduce` (the main job), `nox -s lint tests regress` (what CI runs),
-`nox -s enhance` (enhance the sample), `nox -s benchmarks` (speed figures, not run in CI).
+`nox -s ablation` (the ablation table's four training runs), `nox -s enhance` (enhance the sample),
+`nox -s benchmarks` (speed figures, not run in CI).
 
 Every session installs torch==2.13.0 first, so pip takes the CPU build and not a CUDA one.
 """
@@ -46,12 +47,21 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def reproduce(session: nox.Session) -> None:
-    """The main job: complexity, bundles evaluated, smoke training, tables and plots into results/.
+    """The main job: complexity, bundles evaluated, IMSE's smoke training, tables and plots into results/.
 
     Extra arguments go to `python -m bench.reproduce`, e.g. `-- --profile paper --data SOURCE`.
     """
     install(session)
     session.run("python", "-m", "bench.reproduce", *session.posargs, env=shared_environment())
+
+
+@nox.session(python="3.11")
+def ablation(session: nox.Session) -> None:
+    """The ablation table's runs: every registered model trained under the main job's budget (one run per
+    core at a time) and evaluated, without complexity; about half an hour on 2 cores after the main job."""
+    install(session)
+    session.run("python", "-m", "bench.reproduce", "--skip-complexity", "--train", "all", *session.posargs,
+                env=shared_environment())
 
 
 @nox.session(python="3.11")

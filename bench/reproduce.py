@@ -1,17 +1,18 @@
 """The main job: complexity, evaluation of the authors' weights, brief training, tables, plots.
 
     python -m bench.reproduce [--profile smoke|cpu|paper] [--data SOURCE] [--results DIR] [--seed N] [--threads N]
+                              [--model MODEL ...] [--train MODEL ... | all] [--skip-complexity]
     python -m bench.reproduce --evaluate-run RUN_DIR --system trained-NAME [--data SOURCE] [--results DIR]
 
-With no arguments (the `smoke` profile) it runs on this machine, offline, in about an hour
-on 2 CPU cores (measured: 51 minutes from a clean clone with an empty cache, before the
-memory probes went from one to five per model): it measures complexity, evaluates the
-pretrained bundles on VB-mini's test split and on the real VoiceBank+DEMAND sample in
-../shared (and on --data's test split when given), trains each registered model briefly on
-VB-mini and evaluates that, then writes the tables, plots and the report page (results/report,
-`bench.report`). It says what it skipped and
-why. Every step resumes: a killed run picks up where it stopped. It only strings existing
-commands together.
+With no arguments (the `smoke` profile) it runs on this machine, offline, within an hour on
+2 CPU cores (see the README for the last measured time): it measures complexity, evaluates
+the pretrained bundles on VB-mini's test split and on the real VoiceBank+DEMAND sample in
+../shared (and on --data's test split when given), trains IMSE briefly on VB-mini and
+evaluates that, then writes the tables, plots and the report page (results/report,
+`bench.report`). `--train all` trains every registered model instead, one run per core at a
+time: the ablation table's runs, half an hour more (`nox -s ablation`). It says what it
+skipped and why. Every step resumes: a killed run picks up where it stopped. It only strings
+existing commands together.
 
 Enhancement and training run on `--threads` torch threads (default 1), recorded in every
 provenance file: the float rounding of a convolution depends on how its work is split, so
@@ -35,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -56,6 +58,9 @@ COMPARISONS = (("imse-vb-3.399", "muse-vb"), ("trained-imse", "trained-muse"), (
                ("imse-vb-3.399", "gtcrn-vb"))
 DEFAULT_PROFILE = "smoke"
 """The main job's training profile: the one that fits its hour."""
+DEFAULT_TRAINING = ("imse",)
+"""What the main job trains: the flagship only, so that the job fits its hour on 2 cores. The four
+block pairs' runs of the ablation table (`--train all`, `nox -s ablation`) cost another half hour."""
 TRAINING_RECORDS = "training"
 """results/training/<system>/: config, logs and learning curve of each trained row's run."""
 
@@ -220,8 +225,10 @@ def trained_system(model: str, profile: str) -> str:
     return f"trained-{model}" if profile == DEFAULT_PROFILE else f"trained-{model}-{profile}"
 
 
-def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool) -> Log:
-    """Every step of the main job into `results`; returns the log of what was skipped.
+def run(profile: str, data: str | None, results: Path, seed: int, models: list[str], skip_complexity: bool,
+        training: Sequence[str] = DEFAULT_TRAINING) -> Log:
+    """Every step of the main job into `results`: complexity of `models`, the bundles, `training` trained and
+    evaluated; returns the log of what was skipped.
 
     A step that fails raises (a BenchError, or the training and checkpoint layers' own errors).
     """
@@ -237,7 +244,7 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
     test_sets = _test_sets(data, work, log)
     _evaluate_bundles(test_sets, results, work, log)
     training_data = data if profile == "paper" and data else "vb-mini"
-    _train_and_evaluate(models, profile, seed, training_data, test_sets, results, work, log)
+    _train_and_evaluate(list(training), profile, seed, training_data, test_sets, results, work, log)
     log.step("significance, tables and plots")
     _significance(results)
     write_tables_and_plots(results)
@@ -299,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--seed", type=int, default=pipeline.SEED)
     parser.add_argument("--model", nargs="+", action="extend",
-                        help="models to measure and train (default: all registered)")
+                        help="models whose complexity to measure (default: all registered)")
+    parser.add_argument("--train", nargs="+", action="extend", metavar="MODEL",
+                        help=f"models to train and evaluate (default: {' '.join(DEFAULT_TRAINING)}); 'all': every "
+                             "registered model, the ablation table's runs (nox -s ablation)")
     parser.add_argument("--skip-complexity", action="store_true")
     parser.add_argument("--threads", type=positive_integer, default=1,
                         help="torch threads for enhancement and training (default 1: see above); "
@@ -312,12 +322,18 @@ def main(argv: list[str] | None = None) -> int:
     if (arguments.evaluate_run is None) != (arguments.system is None):
         parser.error("--evaluate-run and --system go together")
     models = arguments.model or registry.model_names()
+    training = list(arguments.train or DEFAULT_TRAINING)
+    if "all" in training:
+        training = registry.model_names()
+    unknown = [name for name in [*models, *training] if name not in registry.model_names()]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; registered: {', '.join(registry.model_names())}")
     torch.set_num_threads(arguments.threads)
     if arguments.evaluate_run is not None:
         return _evaluate_run_command(arguments.evaluate_run, arguments.system, arguments.data, arguments.results)
     try:
         log = run(arguments.profile, arguments.data, arguments.results, arguments.seed, models,
-                  arguments.skip_complexity)
+                  arguments.skip_complexity, training)
     except BenchError as error:
         return report_error(error)
     print(f"\ndone in {log.elapsed()}; seed {arguments.seed}. Tables: {arguments.results / 'tables'}; plots: "

@@ -135,3 +135,25 @@ def test_a_malformed_provenance_is_named(tmp_path, content):
     provenance.write_text(content)
     with pytest.raises(ResultsError, match=provenance.name):
         reproduce._significance(results)
+
+
+def test_the_main_job_trains_imse_alone_and_the_ablation_every_model(monkeypatch, one_torch_thread):
+    """The default training fits the hour (IMSE only); --train all is every registered model (nox -s ablation),
+    while complexity still covers every model."""
+    from imse.registry import registry
+
+    calls = []
+    monkeypatch.setattr(reproduce, "run", lambda *arguments: calls.append(arguments) or reproduce.Log())
+    assert reproduce.main([]) == 0
+    assert reproduce.main(["--skip-complexity", "--train", "all"]) == 0
+    (*_, models, skip, training), (*_, _, ablation_skip, ablation) = calls
+    assert models == registry.model_names() and not skip and training == ["imse"]
+    assert ablation_skip and ablation == registry.model_names()
+
+
+def test_an_unknown_model_to_train_is_refused_before_any_work(monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "run", lambda *arguments: pytest.fail("the job ran"))
+    with pytest.raises(SystemExit) as exit_status:
+        reproduce.main(["--train", "imse", "mse"])
+    assert exit_status.value.code == 2
+    assert "unknown model(s) mse; registered: " in capsys.readouterr().err
