@@ -166,14 +166,13 @@ def test_onnxruntime_columns_say_why_they_are_empty(monkeypatch):
     import imse.export
     from imse.export import ExportError, MissingExtraError
 
-    model = registry.build("imse")
     row = complexity.ComplexityRow("imse", 0, 0, 0, 0, None, None, 0.0, "", "")
 
     def missing() -> None:
         raise MissingExtraError('ONNX export and the onnxruntime backend need onnxruntime: pip install -e ".[onnx]"')
 
     monkeypatch.setattr(imse.export, "require_onnx", missing)
-    complexity.onnxruntime_measures(model, row, 0.5, 1)
+    complexity.onnxruntime_measures("imse", row, 0.5, 1)
     assert row.onnx_file_mb is None and not row.latency and 'pip install -e ".[onnx]"' in row.onnx_note
 
     def refused(*_) -> None:
@@ -181,7 +180,7 @@ def test_onnxruntime_columns_say_why_they_are_empty(monkeypatch):
 
     monkeypatch.setattr(imse.export, "require_onnx", lambda: None)
     monkeypatch.setattr(imse.export, "export_onnx", refused)
-    complexity.onnxruntime_measures(model, row, 0.5, 1)
+    complexity.onnxruntime_measures("imse", row, 0.5, 1)
     assert row.onnx_file_mb is None and not row.latency
     assert row.onnx_note.startswith("export refused: the exported graph of GTCRN is 1.0e-03 off")
 
