@@ -329,6 +329,8 @@ def train_runs(models: list[str], profile: str, seed: int, data: str, runs: Path
     threads = torch.get_num_threads()
     if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"models {models}: each model once (two runs of one model would share its run directory)")
     if jobs is None:
         jobs = 1 if torch.cuda.is_available() else max(1, usable_cores() // threads)
     jobs = min(jobs, len(models))

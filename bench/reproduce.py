@@ -322,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     if (arguments.evaluate_run is None) != (arguments.system is None):
         parser.error("--evaluate-run and --system go together")
     models = arguments.model or registry.model_names()
-    training = list(arguments.train or DEFAULT_TRAINING)
+    training = list(dict.fromkeys(arguments.train or DEFAULT_TRAINING))  # a model named twice is trained once
     if "all" in training:
+        if len(training) > 1:
+            parser.error("--train all already trains every registered model; give 'all' alone, or names")
         training = registry.model_names()
     unknown = [name for name in [*models, *training] if name not in registry.model_names()]
     if unknown:

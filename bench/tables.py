@@ -505,17 +505,20 @@ def complexity_table(results: Path) -> Table:
     if reported_note:
         footnotes.append(reported_note)
     if "onnx_note" in frame:
-        footnotes.append(_onnxruntime_note(frame))
+        footnotes.append(_onnxruntime_note(frame, onnx_exported))
     if gpu_measured:
         footnotes.append(f"GPU forward: median of {GPU_REPEATS} CUDA-event timings on {frame['gpu'].iloc[0]}, batch 1.")
     return Table("complexity", rows, "Complexity of the registered models", footnotes)
 
 
-def _onnxruntime_note(frame: pandas.DataFrame) -> str:
-    """How the onnxruntime columns were measured, and each model's reason for an empty one (from onnx_note)."""
-    note = ("onnxruntime: the network exported by `python -m imse.export` (checked against torch before it is "
-            "kept) and run through the same front end and segmenting as torch; ONNX file: its size (1 MB = 1,000,000 "
-            "bytes).")
+def _onnxruntime_note(frame: pandas.DataFrame, exported: bool) -> str:
+    """How the onnxruntime columns were measured (or that none was), and each model's reason for an empty cell."""
+    if exported:
+        note = ("onnxruntime: the network exported by `python -m imse.export` (checked against torch before it is "
+                "kept) and run through the same front end and segmenting as torch; ONNX file: its size (1 MB = "
+                "1,000,000 bytes).")
+    else:
+        note = "onnxruntime: no model was exported, so its columns are left out."
     reasons = {}
     for model, reason in zip(frame["model"], frame["onnx_note"].fillna(""), strict=True):
         if reason:

@@ -99,6 +99,15 @@ def test_export_of_a_network_with_batch_norms_leaves_its_mode_as_it_was(training
     assert difference.max() < WAVEFORM_TOLERANCE
 
 
+def test_export_leaves_every_module_in_its_own_mode(tmp_path):
+    """A model being fine-tuned with one batch norm frozen (eval) keeps it frozen after an export."""
+    model = registry.build("gtcrn").train()
+    frozen = model.encoder[0].norm.eval()
+    export_onnx(model, tmp_path / "gtcrn.onnx")
+    assert not frozen.training
+    assert all(module.training for module in model.modules() if module is not frozen)
+
+
 def test_a_graph_that_does_not_compute_what_torch_does_is_refused_and_not_written(tmp_path):
     """A Python number taken from the input is frozen into the traced graph at the example's value: the
     check on another input catches it, and nothing is written."""

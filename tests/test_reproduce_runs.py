@@ -4,6 +4,7 @@ with its budget and init in the provenance and its curve kept under results/trai
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas
 import pytest
@@ -157,3 +158,15 @@ def test_an_unknown_model_to_train_is_refused_before_any_work(monkeypatch, capsy
         reproduce.main(["--train", "imse", "mse"])
     assert exit_status.value.code == 2
     assert "unknown model(s) mse; registered: " in capsys.readouterr().err
+
+
+def test_a_model_named_twice_is_trained_once_and_all_goes_alone(monkeypatch, one_torch_thread, capsys):
+    calls = []
+    monkeypatch.setattr(reproduce, "run", lambda *arguments: calls.append(arguments) or reproduce.Log())
+    assert reproduce.main(["--train", "imse", "muse", "imse"]) == 0
+    assert calls[0][-1] == ["imse", "muse"]
+    with pytest.raises(SystemExit):
+        reproduce.main(["--train", "all", "imse"])
+    assert "give 'all' alone" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="each model once"):
+        pipeline.train_runs(["imse", "imse"], "smoke", 0, "vb-mini", Path("runs"), jobs=2)

@@ -660,3 +660,17 @@ def test_ablation_takes_each_rows_budget_from_its_own_data_and_says_how_a_tie_wa
     table = tables.ablation_table(editable)  # one model at 100 steps, one at 5000: a tie, settled by steps
     assert "smoke: 5000 steps" in table.footnotes[1] and "chosen among 2 budgets" in table.footnotes[1]
     assert table.frame.loc[table.frame["Weights"] != "", "Weights"].tolist() == ["trained-imse-taylor"]
+
+
+def test_complexity_table_says_so_when_no_model_was_exported(results, tmp_path):
+    measured = tmp_path / "results"
+    shutil.copytree(results, measured)
+    frame = pandas.read_csv(measured / "complexity.csv")
+    frame["onnx_file_mb"] = [None, None]
+    frame["onnx_note"] = ['ONNX export and the onnxruntime backend need onnxruntime: pip install -e ".[onnx]"'] * 2
+    frame.to_csv(measured / "complexity.csv", index=False)
+    table = tables.complexity_table(measured)
+    assert "ONNX file (MB)" not in table.frame.columns
+    note = next(footnote for footnote in table.footnotes if footnote.startswith("onnxruntime:"))
+    assert note.startswith("onnxruntime: no model was exported, so its columns are left out.")
+    assert "imse, muse: ONNX export and the onnxruntime backend need onnxruntime" in note

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ExportError, KeyError, MissingExtraError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the folder passed the check but a write in it failed (a full disk, /proc)
+        print(f"error: --output {arguments.output}: {error.strerror or error}; nothing was written", file=sys.stderr)
+        return 2
     size = arguments.output.stat().st_size / 1e6
     print(f"model {loaded.model_name} from {loaded.label} exported to {arguments.output} ({size:.1f} MB)",
           file=sys.stderr)
