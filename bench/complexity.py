@@ -73,18 +73,18 @@ SCALING_SECONDS = (1, 2, 4, 8, 16)
 LATENCY_SECONDS = 4.0
 """Audio length of the latency and memory measurements (--latency-seconds)."""
 REPEATS = 5
+"""Timed runs per latency figure (--repeats)."""
 LATENCY_MODES = ("segmented", "full")
 """The enhancement modes timed; streaming is timed per hop by benchmarks/, not here."""
-"""Timed runs per latency figure (--repeats)."""
 MEMORY_PROBES = 5
 GPU_REPEATS = 20
+"""CUDA-event timings behind the GPU forward time."""
 ONNXRUNTIME_THREADS = 1
 """onnxruntime is timed on one thread: the device IMSE is meant for, and the speed goal's setting."""
 EXPORT_SEED = 0
 """Seed of the weights the onnxruntime columns export. Speed does not depend on the weights, but the export's
 parity check on noise does: one unseeded IMSE initialisation in a main job was 6.8e-4 off, over the tolerance,
 and was refused. Seeded, the table is the same from run to run (seed 0 passes for every registered model)."""
-"""CUDA-event timings behind the GPU forward time."""
 FORMATS = ("csv", "markdown")
 ALL_THREADS = os.cpu_count() or 1
 DATA_MOVEMENT = {
@@ -397,10 +397,6 @@ def onnxruntime_measures(model_name: str, row: ComplexityRow, seconds: float, re
     """
     from imse.export import ExportError, MissingExtraError, export_onnx, require_onnx
 
-    with torch.random.fork_rng():
-        torch.manual_seed(EXPORT_SEED)
-        model = registry.build(model_name).eval()
-
     try:
         require_onnx()
     except MissingExtraError as error:
@@ -408,6 +404,9 @@ def onnxruntime_measures(model_name: str, row: ComplexityRow, seconds: float, re
         return
     from imse.export.runtime import OnnxRuntimeNetwork
 
+    with torch.random.fork_rng():
+        torch.manual_seed(EXPORT_SEED)
+        model = registry.build(model_name).eval()
     with tempfile.TemporaryDirectory(prefix="bench-complexity-") as directory:
         path = Path(directory) / "network.onnx"
         try:

@@ -154,12 +154,17 @@ _worker_model: torch.nn.Module | None = None
 """The network an enhancement worker process was handed by its parent."""
 
 
-def _start_enhancement_worker(threads: int, model: torch.nn.Module) -> None:
-    """Pool initializer: die with the parent, compute on its thread count, with its very network (the
-    module itself, pickled: whatever the parent built or changed in memory is what the workers run)."""
-    global _worker_model
+def _start_worker(threads: int) -> None:
+    """Pool initializer: die with the parent, and compute on its thread count (the bits depend on it)."""
     die_with_parent()
     torch.set_num_threads(threads)
+
+
+def _start_enhancement_worker(threads: int, model: torch.nn.Module) -> None:
+    """Pool initializer: `_start_worker`, with the parent's very network (the module itself, pickled:
+    whatever the parent built or changed in memory is what the workers run)."""
+    global _worker_model
+    _start_worker(threads)
     _worker_model = model
 
 
@@ -302,16 +307,10 @@ def train_run(model: str, profile: str, seed: int, data: str, runs: Path, progre
     return best
 
 
-def _start_training_worker(threads: int) -> None:
-    """Pool initializer: die with the parent, and train on its thread count (the runs' directories say it)."""
-    die_with_parent()
-    torch.set_num_threads(threads)
-
-
-def _train_or_skip(model: str, profile: str, seed: int, data: str, runs: Path) -> Path | Skip:
-    """One run in a training worker; a Skip is returned, as the answer it is, rather than raised."""
+def _train_or_skip(model: str, profile: str, seed: int, data: str, runs: Path, progress: bool = False) -> Path | Skip:
+    """One run; a Skip is returned, as the answer it is, rather than raised (it crosses a worker's pipe)."""
     try:
-        return train_run(model, profile, seed, data, runs, progress=False)
+        return train_run(model, profile, seed, data, runs, progress)
     except Skip as reason:
         return reason
 
@@ -335,18 +334,11 @@ def train_runs(models: list[str], profile: str, seed: int, data: str, runs: Path
         jobs = 1 if torch.cuda.is_available() else max(1, usable_cores() // threads)
     jobs = min(jobs, len(models))
     if jobs <= 1:
-        answers: dict[str, Path | Skip] = {}
-        for model in models:
-            try:
-                answers[model] = train_run(model, profile, seed, data, runs)
-            except Skip as reason:
-                answers[model] = reason
-        return answers
+        return {model: _train_or_skip(model, profile, seed, data, runs, progress=True) for model in models}
     print(f"training {', '.join(models)}: {jobs} runs at a time, {threads} thread(s) each", flush=True)
     answers, errors = {}, []
     with concurrent.futures.ProcessPoolExecutor(
-        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_training_worker,
-        initargs=(threads,),
+        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(threads,),
     ) as pool:
         futures = {pool.submit(_train_or_skip, model, profile, seed, data, runs): model for model in models}
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="training runs",
