@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 
 def _conv_norm_activation(conv: nn.Conv2d, channels: int) -> nn.Sequential:
@@ -61,16 +62,40 @@ class LearnableSigmoid(nn.Module):
         return self.beta * torch.sigmoid(self.slope * x)
 
 
-def _frequency_upsample(channels: int) -> list[nn.Module]:
-    """1x1 to 4x channels, pixel-shuffle, then a depthwise (1, 3) conv with stride 2 in time.
+class FrequencyUpsampling(nn.Sequential):
+    """Upstream's decoder head, layer for layer: a 1x1 conv to 4x channels, pixel-shuffle by 2, a
+    depthwise (1, 3) conv with stride 2 in time, then the given layers. Net effect: frequency
+    doubles (128 -> 256), time is unchanged.
 
-    Net effect: frequency doubles (128 -> 256), time is unchanged.
+    The stride keeps only the even rows of the shuffled map, which come from the first half of
+    each channel's 2x2 group. The forward computes only those: the 1x1 conv to 2x channels, a
+    shuffle along frequency alone, and the depthwise conv without stride. The output and every
+    gradient are bit for bit the full computation's (checked in tests/test_skeleton.py), at a third
+    of its time. The layers keep upstream's indices, so the state-dict keys are upstream's.
     """
-    return [
-        nn.Conv2d(channels, channels * 4, 1, bias=False),
-        nn.PixelShuffle(2),
-        nn.Conv2d(channels, channels, (1, 3), stride=(2, 1), padding=(0, 1), groups=channels, bias=False),
-    ]
+
+    def __init__(self, channels: int, *layers: nn.Module) -> None:
+        super().__init__(
+            nn.Conv2d(channels, channels * 4, 1, bias=False),
+            nn.PixelShuffle(2),
+            nn.Conv2d(channels, channels, (1, 3), stride=(2, 1), padding=(0, 1), groups=channels, bias=False),
+            *layers,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pointwise, shuffle, depthwise, *layers = self
+        factor = shuffle.upscale_factor
+        channels = depthwise.in_channels
+        first_row = torch.arange(factor, device=x.device)  # of each channel's factor x factor group
+        kept = first_row + factor * factor * torch.arange(channels, device=x.device)[:, None]
+        x = functional.conv2d(x, pointwise.weight[kept.flatten()])  # [batch, channels * factor, time, frequency]
+        batch, _, time, frequency = x.shape
+        x = x.reshape(batch, channels, factor, time, frequency).permute(0, 1, 3, 4, 2)
+        x = functional.conv2d(x.reshape(batch, channels, time, frequency * factor), depthwise.weight,
+                              padding=depthwise.padding, groups=depthwise.groups)
+        for layer in layers:
+            x = layer(x)
+        return x
 
 
 class MaskDecoder(nn.Module):
@@ -79,8 +104,8 @@ class MaskDecoder(nn.Module):
     def __init__(self, channels: int, frequency_bins: int = 256, beta: float = 2.0) -> None:
         super().__init__()
         self.dense_block = DenseBlock(channels)
-        self.mask_conv = nn.Sequential(
-            *_frequency_upsample(channels),
+        self.mask_conv = FrequencyUpsampling(
+            channels,
             nn.Conv2d(channels, 1, 1),
             nn.InstanceNorm2d(1, affine=True),
             nn.PReLU(1),
@@ -99,9 +124,7 @@ class PhaseDecoder(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.dense_block = DenseBlock(channels)
-        self.phase_conv = nn.Sequential(
-            *_frequency_upsample(channels), nn.InstanceNorm2d(channels, affine=True), nn.PReLU(channels)
-        )
+        self.phase_conv = FrequencyUpsampling(channels, nn.InstanceNorm2d(channels, affine=True), nn.PReLU(channels))
         self.real_conv = nn.Conv2d(channels, 1, 1)
         self.imaginary_conv = nn.Conv2d(channels, 1, 1)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from imse.dense import FrequencyUpsampling
 from imse.enhance import _segments, enhance
 from imse.idconv import InceptionDepthwiseEmbedding
 from imse.mala import MagnitudeAwareLinearAttention, rotate_pairs
@@ -129,3 +130,30 @@ def test_unet_rejects_frame_counts_not_divisible_by_four():
     model = tiny_model()
     with pytest.raises(ValueError, match="divisible by 4"):
         model(torch.rand(1, 256, 161), torch.rand(1, 256, 161))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_frequency_upsampling_is_the_full_computation_bit_for_bit(threads, batch):
+    """The decoders' head computes only the rows its time stride keeps; output and every gradient must
+    equal upstream's full 1x1 conv, pixel shuffle and strided depthwise conv exactly (not to a tolerance:
+    trained weights must not move)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        head = FrequencyUpsampling(16, torch.nn.PReLU(16))
+        features = torch.randn(batch, 16, 36, 128)
+        upstream_output = torch.randn(batch, 16, 36, 256)
+        results = []
+        for forward in (head.forward, lambda x: torch.nn.Sequential.forward(head, x)):
+            head.zero_grad()
+            x = features.clone().requires_grad_()
+            output = forward(x)
+            output.backward(upstream_output)
+            results.append([output.detach(), x.grad, *(parameter.grad.clone() for parameter in head.parameters())])
+    finally:
+        torch.set_num_threads(previous)
+    assert results[0][0].shape == (batch, 16, 36, 256)
+    for ours, full in zip(*results, strict=True):
+        assert torch.equal(ours, full)
