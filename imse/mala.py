@@ -67,6 +67,16 @@ def _rotary_tables(
     return rotary_tables(head_dim, time, frequency, device, dtype)
 
 
+def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
+    """MALA's feature map, elu(x) + 1. In an ONNX export it is written relu(x) + exp(min(x, 0)), the same
+    function (exp(x) against expm1(x) + 1: within an ulp) in ops onnxruntime runs 3x as fast as its Elu
+    (0.54 against 1.58 ms on [1, 2, 8, 39424], one thread; 56 calls in IMSE). torch keeps elu + 1, the
+    bits that trained weights depend on."""
+    if torch.onnx.is_in_onnx_export():
+        return functional.relu(x) + torch.exp(torch.clamp(x, max=0))
+    return functional.elu(x) + 1
+
+
 def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
     """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...) along the head_dim axis (dim -2)."""
     pairs = x.unflatten(-2, (-1, 2))
@@ -100,8 +110,8 @@ class MagnitudeAwareLinearAttention(nn.Module):
         query, key, value, gate = self.qkvo(x).chunk(4, dim=1)
         lepe = self.lepe(value)
         shape = (batch, self.heads, self.head_dim, points)
-        query = functional.elu(query.reshape(shape)) + 1
-        key = functional.elu(key.reshape(shape)) + 1
+        query = elu_plus_one(query.reshape(shape))
+        key = elu_plus_one(key.reshape(shape))
         value = value.reshape(shape)
 
         # z = q . mean(k) * d^-0.5, before the rotary embedding: [batch, heads, 1, N]

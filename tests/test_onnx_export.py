@@ -182,3 +182,53 @@ def test_pesq_of_the_sample_is_the_same_in_both_backends(bundle, checkpoint_dir,
         noisy = _noisy(sample_dir, path.stem)
         scores = [pesq(16_000, clean, enhance(noisy, backend), "wb") for backend in (loaded.model, network)]
         assert round(scores[0], 3) == round(scores[1], 3), path.name
+
+
+def _exported_and_run(module: torch.nn.Module, example: torch.Tensor, tmp_path) -> tuple[list[str], np.ndarray]:
+    """The operators of `module`'s ONNX graph as `imse.export` writes it, and onnxruntime's output on `example`."""
+    import onnxruntime
+
+    from imse.export import OPSET, _faster_operators
+
+    path = tmp_path / "module.onnx"
+    with torch.no_grad(), _faster_operators():
+        torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=OPSET)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    output = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
+    return [node.op_type for node in onnx.load(str(path)).graph.node], output
+
+
+@pytest.mark.parametrize("slopes", [1, 16])
+@pytest.mark.parametrize("shape", [(2, 16), (1, 16, 50), (1, 16, 30, 40)])
+def test_prelu_is_exported_without_onnxruntimes_slow_prelu_and_gives_the_same_bits(slopes, shape, tmp_path):
+    prelu = torch.nn.PReLU(slopes)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.linspace(-0.7, 0.9, slopes))  # a negative slope too, and distinct per channel
+    example = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    operators, output = _exported_and_run(prelu, example, tmp_path)
+    assert "PRelu" not in operators
+    np.testing.assert_array_equal(output, prelu(example).detach().numpy())
+
+
+def test_prelu_export_is_the_default_again_afterwards(tmp_path):
+    from imse.export import _faster_operators
+
+    with _faster_operators():
+        pass
+    path = tmp_path / "default.onnx"
+    torch.onnx.export(torch.nn.PReLU(3), (torch.randn(1, 3, 4, 4),), str(path), dynamo=False, opset_version=18)
+    assert "PRelu" in [node.op_type for node in onnx.load(str(path)).graph.node]
+
+
+def test_malas_feature_map_exported_as_relu_and_exp_is_elu_plus_one(tmp_path):
+    from imse.mala import elu_plus_one
+
+    class FeatureMap(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return elu_plus_one(x)
+
+    example = torch.cat((torch.linspace(-30, 30, 60_001), torch.tensor([0.0, -0.0, 1e-30, -1e-30, -100.0])))
+    operators, output = _exported_and_run(FeatureMap(), example, tmp_path)
+    assert "Elu" not in operators and "Exp" in operators
+    expected = (torch.nn.functional.elu(example.double()) + 1).numpy()  # float64 reference
+    np.testing.assert_allclose(output, expected, rtol=2**-23, atol=2**-24)  # an ulp of float32

@@ -24,6 +24,7 @@ and written atomically. It is not put beside the checkpoints, which may be a rea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -42,7 +43,7 @@ FORMATS = ("onnx",)
 OPSET = 18
 """ONNX opset of the exported graphs (onnxruntime 1.32 runs up to 23)."""
 
-EXPORT_VERSION = f"torch{torch.__version__.split('+')[0]}-opset{OPSET}-v1"
+EXPORT_VERSION = f"torch{torch.__version__.split('+')[0]}-opset{OPSET}-v2"
 """Part of a cached export's name: a new torch, opset or change to this module makes a new file."""
 
 WAVEFORM_TOLERANCE = 1e-4
@@ -100,6 +101,31 @@ class _NetworkOutputs(nn.Module):
         return (outputs,) if isinstance(outputs, torch.Tensor) else tuple(outputs[: self.count])
 
 
+def _prelu_as_relu(graph, x, slope):
+    """aten::prelu as relu(x) + slope * min(x, 0), the same values bit for bit: onnxruntime's PRelu with a
+    per-channel slope runs a broadcasting loop 8x as slow (8.4 against 1.05 ms on [1, 16, 308, 256], one
+    thread), and IMSE has 16 of them, about 7% of its time."""
+    from torch.onnx import symbolic_helper
+
+    rank = symbolic_helper._get_tensor_rank(x)
+    if rank is not None and rank > 2 and symbolic_helper._get_tensor_sizes(slope) != [1]:
+        slope = graph.op("Unsqueeze", slope, graph.op("Constant", value_t=torch.arange(1, rank - 1)))
+    zero = graph.op("Constant", value_t=torch.tensor(0.0))
+    return graph.op("Add", graph.op("Relu", x), graph.op("Mul", slope, graph.op("Min", x, zero)))
+
+
+@contextlib.contextmanager
+def _faster_operators():
+    """The rewrites above in force for one export (a prelu rewrite of the caller's own is replaced meanwhile)."""
+    from torch.onnx import register_custom_op_symbolic, unregister_custom_op_symbolic
+
+    register_custom_op_symbolic("aten::prelu", _prelu_as_relu, OPSET)
+    try:
+        yield
+    finally:
+        unregister_custom_op_symbolic("aten::prelu", OPSET)
+
+
 def check_output(output: str | os.PathLike) -> Path:
     """Refuse, before a minute of exporting, an output that is a directory, lacks the .onnx suffix (so no
     other kind of file is ever replaced) or lies where nothing can be written."""
@@ -139,7 +165,7 @@ def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
         # torch.onnx.export writes to a path: a temporary one, checked, then moved into place atomically.
         with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as directory:
             temporary = Path(directory) / output.name
-            with torch.no_grad(), warnings.catch_warnings():
+            with torch.no_grad(), warnings.catch_warnings(), _faster_operators():
                 warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # shapes fixed at one segment
                 warnings.filterwarnings("ignore", module=r"torch\.onnx")  # its notes on constant folding
                 torch.onnx.export(wrapped, example, str(temporary), dynamo=False, opset_version=OPSET,
