@@ -19,7 +19,7 @@ def shared_dir() -> Path:
     value = os.environ.get(SHARED_VARIABLE)
     if not value:
         pytest.skip(f"{SHARED_VARIABLE} is not set; .ci/run sets it to ../shared")
-    path = Path(value)
+    path = Path(value).resolve()  # absolute: the benchmarks hand paths to the official code, run from /tmp
     if not path.is_dir():
         pytest.skip(f"{SHARED_VARIABLE}={value} is not a directory")
     return path
