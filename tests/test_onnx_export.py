@@ -70,6 +70,8 @@ def test_exported_imse_holds_its_weights_once_and_no_positional_tables(tmp_path)
     # MALA's sin/cos tables at the first level alone are 2 x 8 x 308 x 128 floats (2.5 MB) per block
     assert initialiser_bytes + constant_bytes < 1.15 * weight_bytes
     assert path.stat().st_size < 5_000_000
+    operators = [node.op_type for node in stored.graph.node]
+    assert "PRelu" not in operators and "Elu" not in operators  # written as faster operators (imse.export, imse.mala)
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temporary left beside it
 
 
@@ -188,10 +190,10 @@ def _exported_and_run(module: torch.nn.Module, example: torch.Tensor, tmp_path) 
     """The operators of `module`'s ONNX graph as `imse.export` writes it, and onnxruntime's output on `example`."""
     import onnxruntime
 
-    from imse.export import OPSET, _faster_operators
+    from imse.export import OPSET, _prelu_for_onnxruntime
 
     path = tmp_path / "module.onnx"
-    with torch.no_grad(), _faster_operators():
+    with torch.no_grad(), _prelu_for_onnxruntime(module):
         torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=OPSET)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     output = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
@@ -210,14 +212,16 @@ def test_prelu_is_exported_without_onnxruntimes_slow_prelu_and_gives_the_same_bi
     np.testing.assert_array_equal(output, prelu(example).detach().numpy())
 
 
-def test_prelu_export_is_the_default_again_afterwards(tmp_path):
-    from imse.export import _faster_operators
-
-    with _faster_operators():
-        pass
-    path = tmp_path / "default.onnx"
-    torch.onnx.export(torch.nn.PReLU(3), (torch.randn(1, 3, 4, 4),), str(path), dynamo=False, opset_version=18)
-    assert "PRelu" in [node.op_type for node in onnx.load(str(path)).graph.node]
+def test_the_prelu_rewrite_touches_only_the_exported_model_and_only_during_the_export(tmp_path):
+    model = registry.build("gtcrn").eval()
+    prelus = [module for module in model.modules() if isinstance(module, torch.nn.PReLU)]
+    assert prelus
+    path = export_onnx(model, tmp_path / "gtcrn.onnx")
+    assert "PRelu" not in [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert all("forward" not in vars(module) for module in prelus)  # nn.PReLU's own forward again
+    other = tmp_path / "other.onnx"
+    torch.onnx.export(torch.nn.PReLU(3), (torch.randn(1, 3, 4, 4),), str(other), dynamo=False, opset_version=18)
+    assert "PRelu" in [node.op_type for node in onnx.load(str(other)).graph.node]
 
 
 def test_malas_feature_map_exported_as_relu_and_exp_is_elu_plus_one(tmp_path):

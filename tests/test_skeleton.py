@@ -146,7 +146,8 @@ def test_frequency_upsampling_is_the_full_computation_bit_for_bit(threads, batch
         features = torch.randn(batch, 16, 36, 128)
         upstream_output = torch.randn(batch, 16, 36, 256)
         results = []
-        for forward in (head.forward, lambda x: torch.nn.Sequential.forward(head, x)):
+        upstream = torch.nn.Sequential(*head.children())  # the same layers, run as upstream runs them
+        for forward in (head, upstream):
             head.zero_grad()
             x = features.clone().requires_grad_()
             output = forward(x)
