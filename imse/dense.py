@@ -6,6 +6,8 @@ attention blocks change.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 from torch import nn
 from torch.nn import functional
@@ -79,14 +81,16 @@ class FrequencyUpsampling(nn.Module):
     0.46% of IMSE's), as they already leave out the one-path fusion's no-op arithmetic.
     """
 
-    def __init__(self, channels: int, *layers: nn.Module) -> None:
+    def __init__(self, channels: int, layers: Callable[[], Iterable[nn.Module]]) -> None:
+        """`layers` makes the layers after the head, called once the head's are made: a seeded
+        initialisation then draws its numbers in upstream's order, and a seed trains upstream's weights."""
         super().__init__()
         head = (
             nn.Conv2d(channels, channels * 4, 1, bias=False),
             nn.PixelShuffle(2),
             nn.Conv2d(channels, channels, (1, 3), stride=(2, 1), padding=(0, 1), groups=channels, bias=False),
         )
-        for index, layer in enumerate((*head, *layers)):
+        for index, layer in enumerate((*head, *layers())):
             self.add_module(str(index), layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,10 +117,7 @@ class MaskDecoder(nn.Module):
         self.dense_block = DenseBlock(channels)
         self.mask_conv = FrequencyUpsampling(
             channels,
-            nn.Conv2d(channels, 1, 1),
-            nn.InstanceNorm2d(1, affine=True),
-            nn.PReLU(1),
-            nn.Conv2d(1, 1, 1),
+            lambda: (nn.Conv2d(channels, 1, 1), nn.InstanceNorm2d(1, affine=True), nn.PReLU(1), nn.Conv2d(1, 1, 1)),
         )
         self.learnable_sigmoid = LearnableSigmoid(frequency_bins, beta)
 
@@ -131,7 +132,9 @@ class PhaseDecoder(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.dense_block = DenseBlock(channels)
-        self.phase_conv = FrequencyUpsampling(channels, nn.InstanceNorm2d(channels, affine=True), nn.PReLU(channels))
+        self.phase_conv = FrequencyUpsampling(
+            channels, lambda: (nn.InstanceNorm2d(channels, affine=True), nn.PReLU(channels))
+        )
         self.real_conv = nn.Conv2d(channels, 1, 1)
         self.imaginary_conv = nn.Conv2d(channels, 1, 1)
 

@@ -142,7 +142,7 @@ def test_frequency_upsampling_is_the_full_computation_bit_for_bit(threads, batch
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(0)
-        head = FrequencyUpsampling(16, torch.nn.PReLU(16))
+        head = FrequencyUpsampling(16, lambda: (torch.nn.PReLU(16),))
         features = torch.randn(batch, 16, 36, 128)
         upstream_output = torch.randn(batch, 16, 36, 256)
         results = []
@@ -158,3 +158,21 @@ def test_frequency_upsampling_is_the_full_computation_bit_for_bit(threads, batch
     assert results[0][0].shape == (batch, 16, 36, 256)
     for ours, full in zip(*results, strict=True):
         assert torch.equal(ours, full)
+
+
+def test_a_seeded_decoder_head_draws_upstreams_initial_weights():
+    """The same seed must give the weights of upstream's nn.Sequential, layer for layer, or a seeded
+    training run starts elsewhere (the layers after the head must be made after it)."""
+    nn = torch.nn
+    torch.manual_seed(3)
+    ours = FrequencyUpsampling(16, lambda: (nn.Conv2d(16, 1, 1), nn.InstanceNorm2d(1, affine=True), nn.PReLU(1),
+                                            nn.Conv2d(1, 1, 1)))
+    torch.manual_seed(3)
+    upstream = nn.Sequential(
+        nn.Conv2d(16, 64, 1, bias=False), nn.PixelShuffle(2),
+        nn.Conv2d(16, 16, (1, 3), stride=(2, 1), padding=(0, 1), groups=16, bias=False),
+        nn.Conv2d(16, 1, 1), nn.InstanceNorm2d(1, affine=True), nn.PReLU(1), nn.Conv2d(1, 1, 1),
+    )
+    ours_state, upstream_state = ours.state_dict(), upstream.state_dict()
+    assert ours_state.keys() == upstream_state.keys()
+    assert all(torch.equal(ours_state[key], upstream_state[key]) for key in ours_state)
