@@ -57,7 +57,7 @@ from tqdm import tqdm
 
 from bench.cpu_kernels import instruction_set
 from bench.errors import BenchError, report_error
-from bench.provenance import package_versions
+from bench.provenance import PACKAGES, package_versions
 from imse.arguments import positive_integer
 from imse.atomic import atomic_write_text
 from imse.dsp import analyse
@@ -85,6 +85,8 @@ EXPORT_SEED = 0
 """Seed of the weights the onnxruntime columns export. Speed does not depend on the weights, but the export's
 parity check on noise does: one unseeded IMSE initialisation in a main job was 6.8e-4 off, over the tolerance,
 and was refused. Seeded, the table is the same from run to run (seed 0 passes for every registered model)."""
+ONNX_PACKAGES = ("onnx", "onnxruntime")
+"""Recorded beside the harness's packages: the onnxruntime columns depend on them."""
 FORMATS = ("csv", "markdown")
 ALL_THREADS = os.cpu_count() or 1
 DATA_MOVEMENT = {
@@ -529,7 +531,7 @@ def measure_complexity(options: ComplexityOptions, argv: list[str] | None = None
         "source": "measured",
         "command": "python -m bench.complexity " + " ".join(options.argv() if argv is None else argv),
         **machine_description(),
-        "versions": " ".join(f"{k}={v}" for k, v in package_versions().items()),
+        "versions": " ".join(f"{k}={v}" for k, v in package_versions(PACKAGES + ONNX_PACKAGES).items()),
     }
     rows = []
     for name in tqdm(names, desc="complexity", unit="model"):
