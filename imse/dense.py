@@ -97,9 +97,9 @@ class FrequencyUpsampling(nn.Module):
         pointwise, shuffle, depthwise, *layers = self.children()
         factor = shuffle.upscale_factor
         channels = depthwise.in_channels
-        first_row = torch.arange(factor, device=x.device)  # of each channel's factor x factor group
-        kept = first_row + factor * factor * torch.arange(channels, device=x.device)[:, None]
-        x = functional.conv2d(x, pointwise.weight[kept.flatten()])  # [batch, channels * factor, time, frequency]
+        # the first row of each channel's factor x factor group of output channels
+        kept = pointwise.weight.unflatten(0, (channels, factor, factor))[:, 0].flatten(0, 1)
+        x = functional.conv2d(x, kept)  # [batch, channels * factor, time, frequency]
         batch, _, time, frequency = x.shape
         x = x.reshape(batch, channels, factor, time, frequency).permute(0, 1, 3, 4, 2)
         x = functional.conv2d(x.reshape(batch, channels, time, frequency * factor), depthwise.weight,
