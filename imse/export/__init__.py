@@ -17,6 +17,11 @@ any length) exports and passes: its batch norms are exported, and checked, in ev
 MALA's rotary tables are computed in the graph (`imse.mala`), not stored: the file is the
 weights plus the graph's structure (IMSE: about 3.6 MB for 1.7 MB of weights).
 
+Three parts are traced in other, equivalent forms that onnxruntime runs faster, for the export
+only (the torch network keeps the forms its trained weights were made with): PReLU as relu and
+min (`_prelu_as_relu`), MALA's elu + 1 as relu and exp (`imse.mala.elu_plus_one`), and the
+gated feed-forward as two zero-padded branches (`_feedforward_as_branches`).
+
 The exported file of a checkpoint is cached in $IMSE_EXPORT_DIR, else the user cache
 (~/.cache/imse/onnx), named by the checkpoint's SHA-256 and `EXPORT_VERSION`, built on first use
 and written atomically. It is not put beside the checkpoints, which may be a read-only share.
@@ -29,6 +34,7 @@ import os
 import tempfile
 import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -36,6 +42,7 @@ from torch import nn
 from torch.nn import functional
 
 from imse.atomic import atomic_write
+from imse.blocks import GatedFeedForward
 from imse.dsp import analyse, synthesise
 from imse.frontend import FrontEnd
 from imse.loading import LoadedModel
@@ -45,7 +52,7 @@ FORMATS = ("onnx",)
 OPSET = 18
 """ONNX opset of the exported graphs (onnxruntime 1.32 runs up to 23)."""
 
-EXPORT_VERSION = f"torch{torch.__version__.split('+')[0]}-opset{OPSET}-v2"
+EXPORT_VERSION = f"torch{torch.__version__.split('+')[0]}-opset{OPSET}-v3"
 """Part of a cached export's name: a new torch, opset or change to this module makes a new file."""
 
 WAVEFORM_TOLERANCE = 1e-4
@@ -111,16 +118,58 @@ def _prelu_as_relu(self: nn.PReLU, x: torch.Tensor) -> torch.Tensor:
     return functional.relu(x) + slope * torch.minimum(x, torch.zeros((), dtype=x.dtype))
 
 
+NCHWC_BLOCK = 16
+"""Channel multiple of onnxruntime's blocked-layout (NCHWc) convolutions: 8 on AVX2, 16 on AVX-512 (16 serves
+both). A convolution whose channels are not a multiple runs in onnxruntime's plain layout, several times slower."""
+
+
+def _zero_padded(weight: torch.Tensor, size: int, dim: int = 0) -> torch.Tensor:
+    """`weight` with zeros appended along `dim` up to `size`."""
+    shape = list(weight.shape)
+    shape[dim] = size - weight.shape[dim]
+    return torch.cat((weight, weight.new_zeros(shape)), dim=dim)
+
+
+def _feedforward_as_branches(module: GatedFeedForward) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The GDFN's forward written as a gate and a value branch (1x1 and depthwise conv each, no channel split),
+    each widened with zero channels to a multiple of NCHWC_BLOCK: the same values (the added channels are 0,
+    gelu(0) * 0 = 0, and project_out gives them weight 0), and IMSE runs about 15% faster in onnxruntime
+    (its hidden widths, 2 x 85 and 2 x 127 channels, kept these convolutions out of the blocked layout)."""
+    hidden = module.project_out.in_channels
+    width = -(-hidden // NCHWC_BLOCK) * NCHWC_BLOCK
+    project_in, depthwise = module.project_in.weight.detach(), module.depthwise.weight.detach()
+    gate_in, value_in = (_zero_padded(half, width) for half in project_in.split(hidden))
+    gate_depthwise, value_depthwise = (_zero_padded(half, width) for half in depthwise.split(hidden))
+    project_out = _zero_padded(module.project_out.weight.detach(), width, dim=1)
+    padding, groups = module.depthwise.padding, width
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        gate = functional.conv2d(functional.conv2d(x, gate_in), gate_depthwise, padding=padding, groups=groups)
+        value = functional.conv2d(functional.conv2d(x, value_in), value_depthwise, padding=padding, groups=groups)
+        return functional.conv2d(functional.gelu(gate) * value, project_out)
+
+    return forward
+
+
 @contextlib.contextmanager
-def _prelu_for_onnxruntime(model: nn.Module):
-    """The model's PReLUs traced as `_prelu_as_relu` for one export; only this model is touched."""
-    prelus = [module for module in model.modules() if type(module) is nn.PReLU and "forward" not in vars(module)]
-    for module in prelus:
-        module.forward = types.MethodType(_prelu_as_relu, module)
+def _rewritten_for_onnxruntime(model: nn.Module):
+    """The model's PReLUs traced as `_prelu_as_relu`, and its GDFNs as `_feedforward_as_branches`, for one export;
+    only this model is touched, and only its own forwards (none a user has set) are replaced."""
+    rewritten = []
+    for module in model.modules():
+        if "forward" in vars(module):
+            continue
+        if type(module) is nn.PReLU:
+            module.forward = types.MethodType(_prelu_as_relu, module)
+        elif type(module) is GatedFeedForward:
+            module.forward = _feedforward_as_branches(module)
+        else:
+            continue
+        rewritten.append(module)
     try:
         yield
     finally:
-        for module in prelus:
+        for module in rewritten:
             del module.forward
 
 
@@ -163,7 +212,7 @@ def export_onnx(model: nn.Module, output: str | os.PathLike) -> Path:
         # torch.onnx.export writes to a path: a temporary one, checked, then moved into place atomically.
         with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as directory:
             temporary = Path(directory) / output.name
-            with torch.no_grad(), warnings.catch_warnings(), _prelu_for_onnxruntime(wrapped):
+            with torch.no_grad(), warnings.catch_warnings(), _rewritten_for_onnxruntime(wrapped):
                 warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # shapes fixed at one segment
                 warnings.filterwarnings("ignore", module=r"torch\.onnx")  # its notes on constant folding
                 torch.onnx.export(wrapped, example, str(temporary), dynamo=False, opset_version=OPSET,
