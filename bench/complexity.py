@@ -50,6 +50,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 import torch
@@ -260,18 +261,54 @@ def _resident_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
+class ComplexityError(BenchError):
+    """Options no measurement can use (an unregistered model, say)."""
+
+
 def _memory_probe(model_name: str, seconds: float, mode: str, queue: multiprocessing.Queue) -> None:
-    """Put the peak resident memory (MiB) the first and then a second enhancement add over what came before."""
-    model = registry.build(model_name).eval()
-    audio = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32) * 0.1
-    added = []
-    for _ in range(2):
-        Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current size
-        before = _resident_kib("VmRSS")
-        with torch.inference_mode():
-            enhance(audio, model, mode)
-        added.append((_resident_kib("VmHWM") - before) / 1024)
-    queue.put(tuple(added))
+    """Put ("ok", (first, warm)): the peak resident memory (MiB) the first and then a second enhancement add
+    over what came before; or ("error", what went wrong), so that the parent need not wait for a timeout."""
+    try:
+        model = registry.build(model_name).eval()
+        audio = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)).astype(np.float32) * 0.1
+        added = []
+        for _ in range(2):
+            Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current size
+            before = _resident_kib("VmRSS")
+            with torch.inference_mode():
+                enhance(audio, model, mode)
+            added.append((_resident_kib("VmHWM") - before) / 1024)
+    except Exception as error:  # any failure is reported to the parent, named
+        queue.put(("error", f"{type(error).__name__}: {error}"))
+        return
+    queue.put(("ok", tuple(added)))
+
+
+MEMORY_PROBE_LIMIT_SECONDS = 600
+"""How long one memory probe may take before it is stopped (a 4 s enhancement takes seconds)."""
+
+
+def _probe_result(process: multiprocessing.Process, queue: multiprocessing.Queue, model_name: str) -> tuple:
+    """The probe's (first, warm) MiB; ComplexityError as soon as it reports an error or dies without a word (the
+    kernel's out-of-memory killer, say), or after MEMORY_PROBE_LIMIT_SECONDS."""
+    deadline = time.monotonic() + MEMORY_PROBE_LIMIT_SECONDS
+    while True:
+        try:
+            status, value = queue.get(timeout=1)
+            break
+        except Empty:
+            if not process.is_alive() and queue.empty():
+                process.join()
+                raise ComplexityError(f"the memory probe of {model_name} died (exit code {process.exitcode}) "
+                                      "before it reported; a negative code is the signal that killed it") from None
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise ComplexityError(f"the memory probe of {model_name} took over {MEMORY_PROBE_LIMIT_SECONDS} s; "
+                                      "stopped") from None
+    process.join()
+    if status == "error":
+        raise ComplexityError(f"the memory probe of {model_name} failed: {value}")
+    return value
 
 
 @dataclass
@@ -300,8 +337,7 @@ def peak_memory_mb(model_name: str, seconds: float, mode: str, probes: int = MEM
         queue = context.Queue()
         process = context.Process(target=_memory_probe, args=(model_name, seconds, mode, queue))
         process.start()
-        first, warm = queue.get(timeout=600)
-        process.join()
+        first, warm = _probe_result(process, queue, model_name)
         first_calls.append(first)
         warm_calls.append(warm)
     return PeakMemory(statistics.median(warm_calls), max(warm_calls), statistics.median(first_calls))
@@ -478,10 +514,6 @@ def format_rows(rows: list[dict], output: Path | None, output_format: str, prove
     if output is not None:
         atomic_write_text(output, text)
     return text
-
-
-class ComplexityError(BenchError):
-    """Options no measurement can use (an unregistered model, say)."""
 
 
 @dataclass(frozen=True)

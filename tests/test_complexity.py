@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from types import SimpleNamespace
 
@@ -245,3 +246,16 @@ def test_the_gru_handle_counts_the_matrix_products_of_every_direction():
     assert fvcore_macs(wrapped, ONE_SECOND).total == expected
     biases = 5 * 12 * 2 * 6 * 4  # ptflops adds one per addmm output: up to both biases, 3 x hidden each
     assert expected < ptflops_macs(wrapped, ONE_SECOND).total <= expected + biases
+
+
+def test_a_memory_probe_that_fails_is_reported_with_its_error_not_after_a_timeout():
+    with pytest.raises(complexity.ComplexityError, match="memory probe of no-such-model failed: .*no-such-model"):
+        complexity.peak_memory_mb("no-such-model", 0.5, "segmented", probes=1)
+
+
+def test_a_memory_probe_that_dies_without_a_word_is_named_with_its_exit_code():
+    context = multiprocessing.get_context("spawn")
+    queue, process = context.Queue(), context.Process(target=os._exit, args=(3,))  # as the OOM killer leaves it
+    process.start()
+    with pytest.raises(complexity.ComplexityError, match=r"memory probe of imse died \(exit code 3\)"):
+        complexity._probe_result(process, queue, "imse")
