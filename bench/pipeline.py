@@ -281,11 +281,29 @@ class Skip(BenchError):
     """A step that cannot run here, with the reason to print."""
 
 
+TRAINING_CODE = ("imse", "bench/train", "bench/data", "bench/metrics")
+"""The packages whose code decides a trained run's weights (models, recipe, data, PESQ targets)."""
+
+PACKAGES_ROOT = Path(__file__).resolve().parent.parent
+"""Where imse/ and bench/ are: this checkout, or the installed packages."""
+
+
+def training_code_fingerprint(root: Path = PACKAGES_ROOT) -> str:
+    """12 hex digits of the SHA-256 of TRAINING_CODE's Python files under `root`, paths and contents, sorted."""
+    digest = hashlib.sha256()
+    for package in TRAINING_CODE:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def train_run(model: str, profile: str, seed: int, data: str, runs: Path, progress: bool = True) -> Path:
     """Train (or resume) one model with bench.train on this process's torch threads; returns the best checkpoint.
 
-    The run directory is keyed by the thread count too: a run resumed on other threads would
-    not end where an uninterrupted one does. Raises what `bench.train.loop.train` raises.
+    The run directory is keyed by the thread count (a run resumed on other threads would not end
+    where an uninterrupted one does) and by `training_code_fingerprint`: a run made by other code
+    is never taken for this code's, nor resumed by it; it is left where it is. Raises what
+    `bench.train.loop.train` raises.
     """
     from bench.train.__main__ import paper_epoch_range
     from bench.train.config import profile_config
@@ -297,7 +315,7 @@ def train_run(model: str, profile: str, seed: int, data: str, runs: Path, progre
     if profile == "paper" and not torch.cuda.is_available():
         raise Skip(f"training {model} at the paper profile: it needs a GPU ({paper_epoch_range()} epochs); "
                    "none is present")
-    run = runs / f"{model}-{profile}-seed{seed}-threads{torch.get_num_threads()}"
+    run = runs / f"{model}-{profile}-seed{seed}-threads{torch.get_num_threads()}-code{training_code_fingerprint()}"
     config = profile_config(profile, model, data, seed=seed)
     print(f"{model}: " + train(config, RunOptions(run_dir=run, resume=(run / "config.json").exists(),
                                                    progress=progress)).report(), flush=True)

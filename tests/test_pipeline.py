@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,16 @@ def test_training_runs_shared_among_processes_answer_each_model_in_order(tmp_pat
 def test_training_jobs_below_one_are_refused(tmp_path):
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         pipeline.train_runs(["imse"], "smoke", 0, "vb-mini", tmp_path / "runs", jobs=0)
+
+
+def test_a_training_run_is_keyed_by_the_code_that_decides_its_weights(tmp_path):
+    root = Path(pipeline.__file__).resolve().parent.parent
+    for package in ("imse", "bench"):
+        shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    fingerprint = pipeline.training_code_fingerprint(tmp_path)
+    assert fingerprint == pipeline.training_code_fingerprint()
+    (tmp_path / "bench" / "tables.py").write_text("# presentation only\n")
+    assert pipeline.training_code_fingerprint(tmp_path) == fingerprint
+    blocks = tmp_path / "imse" / "blocks.py"
+    blocks.write_text(blocks.read_text() + "\n# any change to a model\n")
+    assert pipeline.training_code_fingerprint(tmp_path) != fingerprint
