@@ -14,7 +14,8 @@ condition; a footnote for every reported/measured distinction, its letter on the
 it explains, or on the caption when it explains the whole table); pass `--fragment` for the
 table environments alone. A missing value is an empty cell in every format. Deltas against a
 reported number are only taken on the data it was reported on. Every measured row has n, the
-utterances its means are over ("6 of 12, 6 failed" when some failed). In CSV output a text cell
+utterances its means are over ("6 of 12, 6 failed" when some failed). In CSV output each table's
+rows are followed, after a blank line, by its footnotes (table, footnote, explains, text); a text cell
 that starts with =, +, -, @, tab or CR (a system named after a file, say) gets a leading ' so
 that a spreadsheet shows it rather than running it; numbers are left as they are. A results
 file that is truncated or of the wrong shape is named, with its problem (exit 2).
@@ -369,7 +370,8 @@ def training_table(results: Path, variant: str = DEFAULT_VARIANT) -> Table:
             label += f", fine-tuned from {measured.provenance['init']}"
         records.append({"Budget": label, "Minutes": budget.step_minutes if budget else None,
                         "Data": _dataset_label(measured.dataset), **_against_noisy(measured, noisy)})
-    footnotes = ["Budget: training profile, generator steps x batch of crops, training data; the weights are the "
+    footnotes = ["Budget: training profile, generator steps x batch of crops, starting learning rate, training "
+                 "data; the weights are the "
                  "run's best validation checkpoint. Minutes: wall time of the training steps on the machine that "
                  "trained it (validation excluded). Rows trained under different budgets are not comparable with "
                  "each other, nor with the authors' checkpoints (main table), which trained for the paper's epochs "
@@ -847,11 +849,18 @@ def _markdown(table: Table) -> str:
                                 disable_numparse=True) + "\n\n" + notes)
 
 
+LATEX_SPECIALS = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_",
+                  "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}",
+                  "<": "\\textless{}", ">": "\\textgreater{}", "|": "\\textbar{}", "`": ""}
+"""What each of LaTeX's special characters is written as in a table's text (a Markdown code quote is dropped)."""
+
+_LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPECIALS)) + "|-(?=-)")
+
+
 def _escape(text: str) -> str:
-    for raw, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("#", "\\#"), ("_", "\\_"),
-                         ("`", ""), ("--", "-{}-")):  # "--" would typeset as an en dash
-        text = text.replace(raw, escaped)
-    return text
+    """`text` typeset as itself: each special character escaped in one pass (so an escape is never escaped
+    again), and a hyphen before another followed by {} so that "--" does not become an en dash."""
+    return _LATEX_SPECIAL.sub(lambda match: LATEX_SPECIALS.get(match.group(), "-{}"), text)
 
 
 def latex_document(tables: list[Table]) -> str:
@@ -862,12 +871,26 @@ def latex_document(tables: list[Table]) -> str:
 
 
 def render(tables: list[Table], output_format: str, fragment: bool = False) -> str:
-    """The tables as LaTeX (a document, or table environments with `fragment`), Markdown or CSV text."""
+    """The tables as LaTeX (a document, or table environments with `fragment`), Markdown or CSV text (per
+    table: its rows, a blank line, its footnotes as rows of `footnotes_frame`)."""
     if output_format == "latex":
         return "".join(to_latex(t) for t in tables) if fragment else latex_document(tables)
     if output_format == "markdown":
         return "\n\n".join(_markdown(t) for t in tables) + "\n"
-    return "\n".join(_for_spreadsheets(t.frame.assign(table=t.name)).to_csv(index=False) for t in tables)
+    return "\n".join(_for_spreadsheets(t.frame.assign(table=t.name)).to_csv(index=False) + "\n"
+                     + _for_spreadsheets(footnotes_frame(t)).to_csv(index=False) for t in tables)
+
+
+def footnotes_frame(table: Table) -> pandas.DataFrame:
+    """A table's footnotes as CSV rows: its name, each footnote's letter, what it explains (the headers or the
+    starts of the cells its letter is put on, or the whole table) and its text; CSV has no place for letters."""
+    explains: dict[int, list[str]] = {index: [] for index in range(len(table.footnotes))}
+    for label, index in table.anchors.items():
+        explains[index].append(label)
+    return pandas.DataFrame({"table": table.name,
+                             "footnote": [footnote_mark(index) for index in range(len(table.footnotes))],
+                             "explains": ["; ".join(explains[index]) or "the whole table" for index in explains],
+                             "text": table.footnotes}, columns=["table", "footnote", "explains", "text"])
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -161,6 +161,34 @@ def test_latex_is_booktabs_with_bold_best_and_compiles(results, tmp_path):
     assert (tmp_path / "tables.pdf").stat().st_size > 1000
 
 
+def test_csv_keeps_each_footnote_and_what_it_explains(results):
+    table = tables.main_table(results)
+    text = tables.render([table], "csv")
+    rows, notes = text.split("\n\n")  # a table's rows, a blank line, its footnotes
+    assert len(list(csv.DictReader(io.StringIO(rows)))) == len(table.frame)
+    written = list(csv.DictReader(io.StringIO(notes)))
+    assert [row["text"] for row in written] == table.footnotes and table.footnotes
+    for index, row in enumerate(written):
+        labels = [label for label, anchored in table.anchors.items() if anchored == index]
+        assert row == {"table": "main", "footnote": tables.footnote_mark(index), "text": table.footnotes[index],
+                       "explains": "; ".join(labels) or "the whole table"}
+    assert {row["footnote"] for row in written if row["explains"] == "the whole table"} == set(
+        tables.caption_marks(table))
+
+
+def test_latex_typesets_every_special_character_of_a_label(tmp_path):
+    """A system name, caption or footnote with LaTeX's special characters compiles, with no character lost."""
+    label = r"a\b & 50% $x$ #1 a_b {c} ~d ^e <f> g|h --"
+    table = tables.Table("odd", pandas.DataFrame({"System": [label], "PESQ": [3.0]}), label, [label], {label: 0})
+    (tmp_path / "odd.tex").write_text(tables.render([table], "latex"))
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-recommended)")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "odd.tex"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]  # unescaped, "^" outside math and a lone backslash are errors
+    assert "Missing character" not in (tmp_path / "odd.log").read_text()
+
+
 @pytest.mark.parametrize("output_format", ["csv", "markdown"])
 def test_other_formats_hold_every_table(results, output_format, capsys):
     assert tables.main(["--format", output_format, "--results", str(results)]) == 0
@@ -561,7 +589,7 @@ def test_trained_rows_leave_the_main_table_for_the_training_table_with_their_bud
     assert "trained-imse" not in set(tables.main_table(results).frame["System"])
     table = tables.training_table(results)
     row = table.frame.set_index("System").loc["trained-imse"]
-    assert row["Budget"] == "smoke: 100 steps x 2 crops of 0.49 s on vb-mini"
+    assert row["Budget"] == "smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini"
     assert row["Minutes"] == 6.5
     assert row["Delta PESQ"] == pytest.approx(_paired_gain(results, "trained-imse"))
     assert row["Delta STOI"] == pytest.approx(_paired_gain(results, "trained-imse", "stoi"))
@@ -585,7 +613,7 @@ def test_ablation_compares_only_runs_under_one_budget_and_names_the_others(edita
     table = tables.ablation_table(editable)
     # a fine-tuned run has the same budget as the smoke runs but did not start from random weights
     assert sorted(table.frame["Weights"].loc[lambda weights: weights != ""]) == ["trained-imse", "trained-muse"]
-    assert "smoke: 100 steps x 2 crops of 0.49 s on vb-mini" in table.footnotes[1]
+    assert "smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini" in table.footnotes[1]
     assert table.footnotes[-1] == (
         "Left out, trained under another budget, from other weights than random, or with no budget recorded (see "
         "the training table): trained-imse-taylor (vbdmd-sample), trained-imse-de (vbdmd-sample, fine-tuned from "
@@ -593,9 +621,30 @@ def test_ablation_compares_only_runs_under_one_budget_and_names_the_others(edita
     imse = table.frame.set_index("Weights").loc["trained-imse"]
     assert imse["Delta PESQ"] == pytest.approx(_paired_gain(editable, "trained-imse"))
     training = tables.training_table(editable).frame.set_index("System")
-    assert training.loc["trained-imse-taylor", "Budget"] == "smoke: 5000 steps x 2 crops of 0.49 s on vb-mini"
-    assert training.loc["trained-imse-de", "Budget"] == ("smoke: 100 steps x 2 crops of 0.49 s on vb-mini, "
-                                                         "fine-tuned from imse-vb-3.399")
+    assert training.loc["trained-imse-taylor", "Budget"] == (
+        "smoke: 5000 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini")
+    assert training.loc["trained-imse-de", "Budget"] == (
+        "smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini, fine-tuned from imse-vb-3.399")
+
+
+def test_a_run_at_another_learning_rate_is_another_budget(editable):
+    source = editable / "measured" / "vbdmd-sample" / "trained-imse.provenance.json"
+    record = json.loads(source.read_text())
+    for variant in ("loizou", "upstream-float"):
+        for suffix in (".csv", ".summary.json"):
+            original = editable / "measured" / "vbdmd-sample" / f"trained-imse.{variant}{suffix}"
+            shutil.copy(original, original.with_name(f"trained-muse.{variant}{suffix}"))
+    record = {**record, "system": "trained-muse", "model": "muse",
+              "budget": {**record["budget"], "learning_rate": 1e-4}}
+    source.with_name("trained-muse.provenance.json").write_text(json.dumps(record))
+    ablation = tables.ablation_table(editable)
+    shown = list(ablation.frame["Weights"].loc[lambda weights: weights != ""])
+    assert len(shown) == 1  # the two runs differ in learning rate alone: never in one comparison
+    other = ({"trained-imse", "trained-muse"} - set(shown)).pop()
+    assert ablation.footnotes[-1].endswith(f"(see the training table): {other} (vbdmd-sample).")
+    training = tables.training_table(editable).frame.set_index("System")
+    assert training.loc["trained-muse", "Budget"] == (
+        "smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0001, on vb-mini")
 
 
 def test_a_trained_row_without_a_recorded_budget_says_so_and_is_counted(editable):

@@ -20,7 +20,7 @@ def test_budget_of_a_run_directory(tmp_path):
     assert budget.steps == 100 and budget.batch_size == 2 and budget.data == "vb-mini"
     assert budget.crop_seconds == 7_900 / 16_000
     assert budget.step_minutes == 1.0  # (12.5 + 3.5 + 44) s
-    assert budget.label() == "smoke: 100 steps x 2 crops of 0.49 s on vb-mini"
+    assert budget.label() == "smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini"
     assert TrainingBudget.from_record(budget.as_record()) == budget
 
 

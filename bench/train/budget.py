@@ -1,4 +1,4 @@
-"""What a training run cost: profile, steps, crops, data and minutes, read from its run directory.
+"""What a training run cost: profile, steps, crops, learning rate, data and minutes, read from its run directory.
 
 Every trained row in `results/` carries this record in its provenance, so that a table never
 puts a 100-step CPU run beside the authors' 100 epochs without saying so, and rows trained
@@ -30,6 +30,7 @@ FIELD_CHECKS = {
     "steps": (_count, "a whole number of steps, at least 1"),
     "batch_size": (_count, "a whole batch size, at least 1"),
     "crop_seconds": (lambda value: _seconds(value) and value > 0, "seconds above 0"),
+    "learning_rate": (lambda value: _seconds(value) and value > 0, "the optimisers' starting learning rate, above 0"),
     "data": (lambda value: isinstance(value, str) and value != "", "the training data's name"),
     "step_minutes": (_seconds, "minutes, 0 or more"),
     "best_step": (lambda value: value is None or (_count(value) or value == 0), "a step, or null"),
@@ -49,6 +50,8 @@ class TrainingBudget:
     steps: int
     batch_size: int
     crop_seconds: float
+    learning_rate: float
+    """The optimisers' starting learning rate (a fine-tuning may start lower than its profile)."""
     data: str
     step_minutes: float
     """Wall time of the training steps (timing.csv), validation excluded: it depends on the machine."""
@@ -75,7 +78,8 @@ class TrainingBudget:
         except (ValueError, KeyError, TypeError) as error:
             raise BudgetError(f"{timing_path}: not a bench.train timing log ({error!r})") from error
         return cls(profile=config.profile, steps=steps, batch_size=config.batch_size,
-                   crop_seconds=config.segment_size / SAMPLE_RATE, data=str(config.data),
+                   crop_seconds=config.segment_size / SAMPLE_RATE,
+                   learning_rate=config.optimiser.learning_rate, data=str(config.data),
                    step_minutes=round(seconds / 60, 1), best_step=best_step)
 
     @classmethod
@@ -97,10 +101,12 @@ class TrainingBudget:
 
     @property
     def key(self) -> tuple:
-        """What makes two budgets comparable: profile, steps, batch, crop and data (minutes vary by machine)."""
-        return (self.profile, self.steps, self.batch_size, self.crop_seconds, self.data)
+        """What makes two budgets comparable: profile, steps, batch, crop, learning rate and data (minutes vary
+        by machine)."""
+        return (self.profile, self.steps, self.batch_size, self.crop_seconds, self.learning_rate, self.data)
 
     def label(self) -> str:
-        """'smoke: 100 steps x 2 crops of 0.49 s on vb-mini': what `key` says, for a table (minutes apart)."""
+        """'smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini': what `key` says, for a table
+        (minutes apart)."""
         crops = f"{self.batch_size} crops of {self.crop_seconds:.2f} s"
-        return f"{self.profile}: {self.steps} steps x {crops} on {self.data}"
+        return f"{self.profile}: {self.steps} steps x {crops}, learning rate {self.learning_rate:g}, on {self.data}"

@@ -16,8 +16,8 @@ from bench.train.budget import TrainingBudget
 from tests.dummies.audio import speech_like
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-SMOKE_BUDGET = TrainingBudget(profile="smoke", steps=100, batch_size=2, crop_seconds=0.49375, data="vb-mini",
-                              step_minutes=6.5, best_step=100)
+SMOKE_BUDGET = TrainingBudget(profile="smoke", steps=100, batch_size=2, crop_seconds=0.49375, learning_rate=5e-4,
+                              data="vb-mini", step_minutes=6.5, best_step=100)
 """The budget the trained rows record."""
 
 
