@@ -281,18 +281,25 @@ class Skip(BenchError):
     """A step that cannot run here, with the reason to print."""
 
 
-TRAINING_CODE = ("imse", "bench/train", "bench/data", "bench/metrics")
+TRAINING_CODE = ("imse", "baselines", "bench/train", "bench/data", "bench/metrics")
 """The packages whose code decides a trained run's weights (models, recipe, data, PESQ targets)."""
 
 PACKAGES_ROOT = Path(__file__).resolve().parent.parent
-"""Where imse/ and bench/ are: this checkout, or the installed packages."""
+"""Where imse/, baselines/ and bench/ are: this checkout, or the installed packages."""
 
 
 def training_code_fingerprint(root: Path = PACKAGES_ROOT) -> str:
-    """12 hex digits of the SHA-256 of TRAINING_CODE's Python files under `root`, paths and contents, sorted."""
+    """12 hex digits of the SHA-256 of TRAINING_CODE's Python files under `root`, paths and contents, sorted.
+
+    Every .py file counts, tracked or not (an untracked one may be imported), except hidden ones (an
+    editor's lock or backup files) and what is not a regular file. A missing package is an error."""
     digest = hashlib.sha256()
     for package in TRAINING_CODE:
+        if not (root / package).is_dir():
+            raise PipelineError(f"{root / package}: not found; the training code's fingerprint needs {TRAINING_CODE}")
         for path in sorted((root / package).rglob("*.py")):
+            if path.name.startswith(".") or not path.is_file():
+                continue
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 

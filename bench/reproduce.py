@@ -256,7 +256,8 @@ def run(profile: str, data: str | None, results: Path, seed: int, models: list[s
 
 
 def write_tables_and_plots(results: Path) -> None:
-    """tables.csv, tables.md and tables.tex under results/tables, and the plots under results/plots."""
+    """tables.csv (its footnotes in tables.footnotes.csv), tables.md and tables.tex under results/tables, and the
+    plots under results/plots."""
     from bench import plots, tables
 
     for output_format, suffix in (("csv", "csv"), ("markdown", "md"), ("latex", "tex")):

@@ -14,8 +14,8 @@ condition; a footnote for every reported/measured distinction, its letter on the
 it explains, or on the caption when it explains the whole table); pass `--fragment` for the
 table environments alone. A missing value is an empty cell in every format. Deltas against a
 reported number are only taken on the data it was reported on. Every measured row has n, the
-utterances its means are over ("6 of 12, 6 failed" when some failed). In CSV output each table's
-rows are followed, after a blank line, by its footnotes (table, footnote, explains, text); a text cell
+utterances its means are over ("6 of 12, 6 failed" when some failed). CSV output written to
+FILE.csv has its footnotes in FILE.footnotes.csv (table, footnote, explains, text). In CSV output a text cell
 that starts with =, +, -, @, tab or CR (a system named after a file, say) gets a leading ' so
 that a spreadsheet shows it rather than running it; numbers are left as they are. A results
 file that is truncated or of the wrong shape is named, with its problem (exit 2).
@@ -858,8 +858,10 @@ _LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPECIALS)) + "|-(?=-)"
 
 
 def _escape(text: str) -> str:
-    """`text` typeset as itself: each special character escaped in one pass (so an escape is never escaped
-    again), and a hyphen before another followed by {} so that "--" does not become an en dash."""
+    """`text` for LaTeX: each of LaTeX's ASCII special characters escaped in one pass (so an escape is never
+    escaped again), a hyphen before another followed by {} so that "--" does not become an en dash, and a
+    Markdown code quote (`) dropped. Characters that pdflatex's default fonts lack (CJK, say) are not
+    handled: the document then fails to compile, naming the character."""
     return _LATEX_SPECIAL.sub(lambda match: LATEX_SPECIALS.get(match.group(), "-{}"), text)
 
 
@@ -871,26 +873,36 @@ def latex_document(tables: list[Table]) -> str:
 
 
 def render(tables: list[Table], output_format: str, fragment: bool = False) -> str:
-    """The tables as LaTeX (a document, or table environments with `fragment`), Markdown or CSV text (per
-    table: its rows, a blank line, its footnotes as rows of `footnotes_frame`)."""
+    """The tables as LaTeX (a document, or table environments with `fragment`), Markdown or CSV text (each
+    table's rows, a blank line between tables; their footnotes are `footnotes_csv`)."""
     if output_format == "latex":
         return "".join(to_latex(t) for t in tables) if fragment else latex_document(tables)
     if output_format == "markdown":
         return "\n\n".join(_markdown(t) for t in tables) + "\n"
-    return "\n".join(_for_spreadsheets(t.frame.assign(table=t.name)).to_csv(index=False) + "\n"
-                     + _for_spreadsheets(footnotes_frame(t)).to_csv(index=False) for t in tables)
+    return "\n".join(_for_spreadsheets(t.frame.assign(table=t.name)).to_csv(index=False) for t in tables)
+
+
+def footnotes_csv(tables: list[Table]) -> str:
+    """Every table's footnotes as one CSV (`footnotes_frame` rows): CSV cells have no place for footnote letters,
+    so `write_tables` writes this beside a CSV output (`footnotes_path`)."""
+    return _for_spreadsheets(pandas.concat([footnotes_frame(t) for t in tables], ignore_index=True)).to_csv(index=False)
+
+
+def footnotes_path(output: Path) -> Path:
+    """Where the footnotes of a CSV output go: tables.csv -> tables.footnotes.csv."""
+    return output.with_name(f"{output.stem}.footnotes.csv")
 
 
 def footnotes_frame(table: Table) -> pandas.DataFrame:
-    """A table's footnotes as CSV rows: its name, each footnote's letter, what it explains (the headers or the
-    starts of the cells its letter is put on, or the whole table) and its text; CSV has no place for letters."""
+    """A table's footnotes as rows: its name, each footnote's letter, what it explains (the headers or the
+    starts of the cells its letter is put on, or the whole table) and its text."""
     explains: dict[int, list[str]] = {index: [] for index in range(len(table.footnotes))}
     for label, index in table.anchors.items():
         explains[index].append(label)
     return pandas.DataFrame({"table": table.name,
                              "footnote": [footnote_mark(index) for index in range(len(table.footnotes))],
                              "explains": ["; ".join(explains[index]) or "the whole table" for index in explains],
-                             "text": table.footnotes}, columns=["table", "footnote", "explains", "text"])
+                             "text": table.footnotes}, columns=FOOTNOTES_HEADER.split(","))
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -928,6 +940,9 @@ def check_output(results: Path, output: Path) -> None:
 OUTPUT_OPENINGS = ("### ", "\\documentclass", "\\begin{table")
 """How a markdown or LaTeX file this tool wrote begins; its CSV's header ends with the `table` column."""
 
+FOOTNOTES_HEADER = "table,footnote,explains,text"
+"""The header of the footnotes CSV this tool writes beside a CSV output."""
+
 
 def _written_by_tables(path: Path) -> bool:
     try:
@@ -935,7 +950,7 @@ def _written_by_tables(path: Path) -> bool:
             first_line = stream.readline(4096).rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return False
-    return first_line.startswith(OUTPUT_OPENINGS) or first_line.endswith(",table")
+    return first_line.startswith(OUTPUT_OPENINGS) or first_line.endswith(",table") or first_line == FOOTNOTES_HEADER
 
 
 def write_tables(
@@ -958,8 +973,10 @@ def write_tables(
     unknown = sorted(set(names or ()) - set(TABLES)) + ([output_format] if output_format not in FORMATS else [])
     if unknown:
         raise TablesError(f"unknown table or format {unknown}; tables are {TABLES}, formats {FORMATS}")
-    if output is not None:
-        check_output(results, Path(output))
+    companion = footnotes_path(Path(output)) if output is not None and output_format == "csv" else None
+    for path in (output, companion):
+        if path is not None:
+            check_output(results, Path(path))
     names = list(names or TABLES)
     missing = missing_inputs(results, names)
     for name, path in missing.items():
@@ -970,11 +987,14 @@ def write_tables(
     if len(tables) < len(built):
         print(f"note: table 'breakdown' left out: {BREAKDOWN_ABSENT}", file=sys.stderr)
     text = render(tables, output_format, fragment)
-    if output is not None:
+    writes = [(output, text), (companion, footnotes_csv(tables) if companion else None)]
+    for path, contents in writes:
+        if path is None:
+            continue
         try:
-            atomic_write_text(output, text)
+            atomic_write_text(path, contents)
         except OSError as error:
-            raise TablesError(f"--output {output} cannot be written ({error.strerror})") from error
+            raise TablesError(f"--output {path} cannot be written ({error.strerror})") from error
     return text
 
 
@@ -996,6 +1016,9 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(error)
     if arguments.output is None:
         sys.stdout.write(text)
+        if arguments.format == "csv":
+            print("note: CSV cells hold no footnotes; with --output FILE.csv they are written to FILE.footnotes.csv",
+                  file=sys.stderr)
     return 0
 
 

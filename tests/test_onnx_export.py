@@ -256,3 +256,31 @@ def test_the_feedforward_is_exported_as_two_padded_branches_with_its_values(dim,
         single = feedforward.float()(example).numpy()
     # As close to float64 as torch's own float32 forward is (a misplaced gate or value channel is off by O(1)).
     assert np.abs(output - reference).max() <= 4 * np.abs(single - reference).max()
+
+
+def test_a_feedforward_with_a_hooked_conv_is_exported_as_it_is_and_a_failed_rewrite_undoes_the_others(tmp_path):
+    from imse.blocks import GatedFeedForward
+    from imse.export import _rewritten_for_onnxruntime
+
+    torch.manual_seed(0)
+    hooked = GatedFeedForward(16).eval()
+    hooked.project_in.register_forward_hook(lambda module, inputs, output: output * 1.5)
+    example = torch.randn(1, 16, 8, 12)
+    _, output = _exported_and_run(hooked, example, tmp_path)
+    with torch.no_grad():
+        np.testing.assert_allclose(output, hooked(example).numpy(), rtol=1e-5, atol=1e-6)  # the hook was traced
+
+    model = torch.nn.Sequential(torch.nn.PReLU(4), GatedFeedForward(4), GatedFeedForward(4))
+    model[2].project_out = torch.nn.Conv2d(10, 4, 1)  # with a bias: not a plain GDFN, left as it is
+    with _rewritten_for_onnxruntime(model):
+        assert "forward" in vars(model[0]) and "forward" in vars(model[1]) and "forward" not in vars(model[2])
+    assert not any("forward" in vars(module) for module in model.modules())
+
+    class Failing(torch.nn.Module):
+        def modules(self):  # rewrites two modules, then fails half-way through the walk
+            yield from model.modules()
+            raise RuntimeError("walk failed")
+
+    with pytest.raises(RuntimeError, match="walk failed"), _rewritten_for_onnxruntime(Failing()):
+        pass
+    assert not any("forward" in vars(module) for module in model.modules())

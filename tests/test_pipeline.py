@@ -165,12 +165,19 @@ def test_training_jobs_below_one_are_refused(tmp_path):
 
 def test_a_training_run_is_keyed_by_the_code_that_decides_its_weights(tmp_path):
     root = Path(pipeline.__file__).resolve().parent.parent
-    for package in ("imse", "bench"):
+    for package in ("imse", "baselines", "bench"):
         shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     fingerprint = pipeline.training_code_fingerprint(tmp_path)
     assert fingerprint == pipeline.training_code_fingerprint()
     (tmp_path / "bench" / "tables.py").write_text("# presentation only\n")
+    (tmp_path / "imse" / ".#blocks.py").symlink_to(tmp_path / "nowhere")  # an editor's lock file
     assert pipeline.training_code_fingerprint(tmp_path) == fingerprint
-    blocks = tmp_path / "imse" / "blocks.py"
-    blocks.write_text(blocks.read_text() + "\n# any change to a model\n")
-    assert pipeline.training_code_fingerprint(tmp_path) != fingerprint
+    for model_file in ("imse/blocks.py", "baselines/muse/attention.py"):  # IMSE's blocks, MUSE's attention
+        edited = tmp_path / model_file
+        original = edited.read_text()
+        edited.write_text(original + "\n# any change to a model\n")
+        assert pipeline.training_code_fingerprint(tmp_path) != fingerprint, model_file
+        edited.write_text(original)
+    shutil.rmtree(tmp_path / "baselines")
+    with pytest.raises(pipeline.PipelineError, match="baselines: not found"):
+        pipeline.training_code_fingerprint(tmp_path)

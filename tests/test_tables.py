@@ -161,19 +161,25 @@ def test_latex_is_booktabs_with_bold_best_and_compiles(results, tmp_path):
     assert (tmp_path / "tables.pdf").stat().st_size > 1000
 
 
-def test_csv_keeps_each_footnote_and_what_it_explains(results):
+def test_csv_keeps_each_footnote_and_what_it_explains_in_a_file_beside_it(results, tmp_path):
+    output = tmp_path / "main.csv"
+    tables.write_tables(results, "csv", ["main", "complexity"], output=output)
     table = tables.main_table(results)
-    text = tables.render([table], "csv")
-    rows, notes = text.split("\n\n")  # a table's rows, a blank line, its footnotes
-    assert len(list(csv.DictReader(io.StringIO(rows)))) == len(table.frame)
-    written = list(csv.DictReader(io.StringIO(notes)))
-    assert [row["text"] for row in written] == table.footnotes and table.footnotes
-    for index, row in enumerate(written):
+    rows = pandas.read_csv(output, nrows=len(table.frame))  # the first table's rows: numbers stay numbers
+    assert rows["PESQ"].dtype.kind == "f" and list(rows["System"]) == list(table.frame["System"])
+    written = list(csv.DictReader(io.StringIO(tables.footnotes_path(output).read_text(encoding="utf-8"))))
+    main_notes = [row for row in written if row["table"] == "main"]
+    assert [row["text"] for row in main_notes] == table.footnotes and table.footnotes
+    assert {row["table"] for row in written} == {"main", "complexity"}
+    for index, row in enumerate(main_notes):
         labels = [label for label, anchored in table.anchors.items() if anchored == index]
         assert row == {"table": "main", "footnote": tables.footnote_mark(index), "text": table.footnotes[index],
                        "explains": "; ".join(labels) or "the whole table"}
-    assert {row["footnote"] for row in written if row["explains"] == "the whole table"} == set(
+    assert {row["footnote"] for row in main_notes if row["explains"] == "the whole table"} == set(
         tables.caption_marks(table))
+    tables.write_tables(results, "csv", ["main"], output=output)  # its own footnotes file is replaced, not refused
+    rewritten = csv.DictReader(io.StringIO(tables.footnotes_path(output).read_text(encoding="utf-8")))
+    assert {row["table"] for row in rewritten} == {"main"}
 
 
 def test_latex_typesets_every_special_character_of_a_label(tmp_path):

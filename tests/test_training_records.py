@@ -22,6 +22,10 @@ def test_budget_of_a_run_directory(tmp_path):
     assert budget.step_minutes == 1.0  # (12.5 + 3.5 + 44) s
     assert budget.label() == "smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini"
     assert TrainingBudget.from_record(budget.as_record()) == budget
+    older = {name: value for name, value in budget.as_record().items() if name != "learning_rate"}
+    unrecorded = TrainingBudget.from_record(older)  # a record written before learning rates were
+    assert unrecorded.label() == "smoke: 100 steps x 2 crops of 0.49 s, learning rate not recorded, on vb-mini"
+    assert unrecorded.key != budget.key  # never compared as alike with a run that records one
 
 
 def test_a_run_that_never_finished_an_invocation_is_named_with_the_fix(tmp_path):

@@ -30,7 +30,8 @@ FIELD_CHECKS = {
     "steps": (_count, "a whole number of steps, at least 1"),
     "batch_size": (_count, "a whole batch size, at least 1"),
     "crop_seconds": (lambda value: _seconds(value) and value > 0, "seconds above 0"),
-    "learning_rate": (lambda value: _seconds(value) and value > 0, "the optimisers' starting learning rate, above 0"),
+    "learning_rate": (lambda value: value is None or (_seconds(value) and value > 0),
+                      "the optimisers' starting learning rate, above 0, or null"),
     "data": (lambda value: isinstance(value, str) and value != "", "the training data's name"),
     "step_minutes": (_seconds, "minutes, 0 or more"),
     "best_step": (lambda value: value is None or (_count(value) or value == 0), "a step, or null"),
@@ -50,8 +51,9 @@ class TrainingBudget:
     steps: int
     batch_size: int
     crop_seconds: float
-    learning_rate: float
-    """The optimisers' starting learning rate (a fine-tuning may start lower than its profile)."""
+    learning_rate: float | None
+    """The optimisers' starting learning rate (a fine-tuning may start lower than its profile); None in a
+    record written before it was recorded: such a run is compared with no run that records one."""
     data: str
     step_minutes: float
     """Wall time of the training steps (timing.csv), validation excluded: it depends on the machine."""
@@ -84,9 +86,11 @@ class TrainingBudget:
 
     @classmethod
     def from_record(cls, record: object) -> TrainingBudget:
-        """The inverse of `as_record` (a provenance file's "budget"); BudgetError says what is wrong with it."""
+        """The inverse of `as_record` (a provenance file's "budget"); BudgetError says what is wrong with it. A
+        record without a learning rate (written before it was recorded) reads as learning rate None."""
         if not isinstance(record, dict):
             raise BudgetError(f"a budget is an object of {sorted(FIELD_CHECKS)}, not {type(record).__name__}")
+        record = {"learning_rate": None, **record}
         missing, unknown = sorted(set(FIELD_CHECKS) - set(record)), sorted(set(record) - set(FIELD_CHECKS))
         if missing or unknown:
             raise BudgetError(f"a budget has exactly the keys {sorted(FIELD_CHECKS)}; missing {missing}, "
@@ -109,4 +113,5 @@ class TrainingBudget:
         """'smoke: 100 steps x 2 crops of 0.49 s, learning rate 0.0005, on vb-mini': what `key` says, for a table
         (minutes apart)."""
         crops = f"{self.batch_size} crops of {self.crop_seconds:.2f} s"
-        return f"{self.profile}: {self.steps} steps x {crops}, learning rate {self.learning_rate:g}, on {self.data}"
+        rate = "learning rate not recorded" if self.learning_rate is None else f"learning rate {self.learning_rate:g}"
+        return f"{self.profile}: {self.steps} steps x {crops}, {rate}, on {self.data}"
