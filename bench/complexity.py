@@ -303,6 +303,7 @@ def _probe_result(process: multiprocessing.Process, queue: multiprocessing.Queue
                                       "before it reported; a negative code is the signal that killed it") from None
             if time.monotonic() > deadline:
                 process.terminate()
+                process.join()
                 raise ComplexityError(f"the memory probe of {model_name} took over {MEMORY_PROBE_LIMIT_SECONDS} s; "
                                       "stopped") from None
     process.join()

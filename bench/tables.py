@@ -987,10 +987,10 @@ def write_tables(
     if len(tables) < len(built):
         print(f"note: table 'breakdown' left out: {BREAKDOWN_ABSENT}", file=sys.stderr)
     text = render(tables, output_format, fragment)
-    writes = [(output, text), (companion, footnotes_csv(tables) if companion else None)]
-    for path, contents in writes:
-        if path is None:
-            continue
+    writes = {output: text} if output is not None else {}
+    if companion is not None:
+        writes[companion] = footnotes_csv(tables)
+    for path, contents in writes.items():
         try:
             atomic_write_text(path, contents)
         except OSError as error:
