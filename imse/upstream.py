@@ -122,7 +122,7 @@ def _constants(model: nn.Module) -> dict[str, torch.Tensor]:
     return constants
 
 
-def _declared_mapping(model: nn.Module) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+def declared_mapping(model: nn.Module) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     """The model's own (key map, constants) if it declares them, else the U-Net skeleton's."""
     if callable(getattr(model, "upstream_key_map", None)):
         constants = model.upstream_constants() if callable(getattr(model, "upstream_constants", None)) else {}
@@ -132,7 +132,7 @@ def _declared_mapping(model: nn.Module) -> tuple[dict[str, str], dict[str, torch
 
 def load_upstream_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "") -> None:
     """Load the authors' generator weights strictly: every tensor used, none missing, shapes equal."""
-    mapping, constants = _declared_mapping(model)
+    mapping, constants = declared_mapping(model)
     expected = set(mapping.values()) | set(constants)
     missing = sorted(expected - set(state_dict))
     unused = sorted(set(state_dict) - expected)

@@ -9,8 +9,16 @@ score in (0, 1) per pair, the target being (PESQ - 1) / 3.5.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+
+_SPECTRAL_NORM_NAMES = {
+    "parametrizations.weight.original": "weight_orig",
+    "parametrizations.weight.0._u": "weight_u",
+    "parametrizations.weight.0._v": "weight_v",
+}
+"""torch's parametrized spectral norm's names -> the older `nn.utils.spectral_norm`'s, which upstream uses."""
 
 
 class LearnableSigmoid1d(nn.Module):
@@ -37,6 +45,43 @@ class GlobalMaxPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.amax(x, dim=(2, 3))
+
+
+class SpectralNorm(nn.Module):
+    """Spectral normalisation W / sigma(W), computed as upstream computes it: a parametrization.
+
+    Upstream uses torch's older `nn.utils.spectral_norm`, whose one power iteration per
+    training call updates v = normalize(W^T u) first and then u = normalize(W v), and which
+    starts from random u, v. torch's `parametrizations.spectral_norm` updates u first, then v,
+    and starts with 15 iterations. From the same state the two give a sigma about 1% apart
+    after one iteration, and the discriminator's loss with it (measured by `bench.train.parity`).
+    This module keeps the order of upstream and the state-dict names of the parametrization
+    (`parametrizations.weight.original`, `...0._u`, `...0._v`).
+    """
+
+    def __init__(self, weight: torch.Tensor, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.eps = eps
+        rows, columns = weight.flatten(1).shape
+        with torch.no_grad():
+            self.register_buffer("_u", F.normalize(weight.new_empty(rows).normal_(0, 1), dim=0, eps=eps))
+            self.register_buffer("_v", F.normalize(weight.new_empty(columns).normal_(0, 1), dim=0, eps=eps))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        matrix = weight.flatten(1)
+        if self.training:
+            with torch.no_grad():
+                self._v = F.normalize(torch.mv(matrix.t(), self._u), dim=0, eps=self.eps, out=self._v)
+                self._u = F.normalize(torch.mv(matrix, self._v), dim=0, eps=self.eps, out=self._u)
+        u = self._u.clone(memory_format=torch.contiguous_format)
+        v = self._v.clone(memory_format=torch.contiguous_format)
+        return weight / torch.dot(u, torch.mv(matrix, v))
+
+
+def spectral_norm(module: nn.Module) -> nn.Module:
+    """`module` with its weight spectrally normalised as upstream does (`SpectralNorm`)."""
+    parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight))
+    return module
 
 
 def _downsampling_layer(in_channels: int, out_channels: int) -> list[nn.Module]:
@@ -68,3 +113,17 @@ class MetricDiscriminator(nn.Module):
     def forward(self, clean_magnitude: torch.Tensor, other_magnitude: torch.Tensor) -> torch.Tensor:
         pair = torch.stack((clean_magnitude, other_magnitude), dim=1)  # [batch, 2, frequency, frames]
         return self.head(self.features(pair))
+
+    def upstream_key_map(self) -> dict[str, str]:
+        """Our state-dict key -> the authors' (`layers.N...`, spectral norm as `weight_orig`, `weight_u`,
+        `weight_v`), for every tensor in `state_dict()`: upstream's one Sequential has a max pool
+        and a Flatten where we have `GlobalMaxPool`, so the head starts at their index 14."""
+        head_offset = len(self.features) + 1
+        mapping = {}
+        for key in self.state_dict():
+            part, index, rest = key.split(".", 2)
+            position = int(index) + (head_offset if part == "head" else 0)
+            for ours, theirs in _SPECTRAL_NORM_NAMES.items():
+                rest = rest.replace(ours, theirs)
+            mapping[key] = f"layers.{position}.{rest}"
+        return mapping

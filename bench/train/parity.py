@@ -1,0 +1,396 @@
+"""Step-for-step parity of our trainer with the authors' `train.py` loop body.
+
+    python -m bench.train.parity ../shared/parity/imse_train_step.pt [--init BUNDLE_OR_FILE] [--json FILE]
+
+Exit status 0 when every figure is within tolerance, 1 when one is not, 2 on an unusable
+file or option.
+
+A reference file (`../shared/parity/{imse,muse}_train_step.pt`, described in that folder's
+README) holds what the official code computed in three steps on one fixed batch: every
+loss term and PESQ target per step, both networks' step-1 gradients, and both networks'
+weights after the last step. `check_parity` runs our own `Trainer.train_step` (not a copy
+of the recipe) from the same state, on the same batch, for as many steps, and compares:
+
+- every loss term within 1e-3 relative (1e-7 absolute for terms near 0), every PESQ target
+  within 1e-3;
+- step-1 gradients of each network: relative L2 error of all of them together at most
+  1e-3, and of each tensor at most 1e-2 relative to max(its norm, 1e-3 x the network's norm)
+  (a bias in front of an InstanceNorm has no true gradient, only rounding);
+- after the last step, at most 0.5% of each network's weights more than 1e-5 apart.
+
+These are about 10x what separates the official code on one thread from itself on two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.errors import report_error
+from bench.train.config import profile_config
+from bench.train.data import TrainingSplits
+from bench.train.loop import RunOptions, Trainer
+from bench.train.pesq_targets import BatchTargets, PesqTargets
+from imse.arguments import positive_integer
+from imse.atomic import atomic_write_text
+from imse.checkpoint import CheckpointError, load_checkpoint, sha256_of
+from imse.dsp import magnitude_phase_stft
+from imse.registry import registry
+from imse.upstream import declared_mapping
+
+LOSS_RELATIVE = 1e-3
+LOSS_ABSOLUTE = 1e-7
+PESQ_TARGET = 1e-3
+GRADIENT_TOTAL = 1e-3
+GRADIENT_TENSOR = 1e-2
+GRADIENT_FLOOR = 1e-3
+"""A tensor's gradient error is relative to max(its norm, GRADIENT_FLOOR x the network's norm)."""
+WEIGHT_DIFFERENCE = 1e-5
+WEIGHT_SHARE = 0.005
+"""At most this share of a network's weights may end more than WEIGHT_DIFFERENCE apart."""
+
+REFERENCE_KEYS = (
+    "about", "crops", "clean_audio", "noisy_audio", "clean_magnitude", "clean_phase", "noisy_magnitude",
+    "noisy_phase", "discriminator_init", "steps_json", "generator_gradients_step1",
+    "discriminator_gradients_step1", "generator_after", "discriminator_after",
+)
+LOSS_TERMS = {
+    # the reference's key: (our log row's key, factor from ours to theirs)
+    "loss_disc_real": ("discriminator_real", 1.0),
+    "loss_disc_generated": ("discriminator_enhanced", 1.0),
+    "loss_disc": ("discriminator_total", 1.0),
+    "loss_metric": ("metric", 1.0),
+    "loss_magnitude": ("magnitude", 1.0),
+    "loss_instantaneous_phase": ("instantaneous_phase", 1.0),
+    "loss_group_delay": ("group_delay", 1.0),
+    "loss_instantaneous_frequency": ("instantaneous_frequency", 1.0),
+    "loss_complex": ("complex", 2.0),  # upstream logs 2 x MSE and weighs it by 0.1; we log MSE, weighed 0.2
+    "loss_generator": ("generator_total", 1.0),
+}
+_BUNDLE_IN_ABOUT = re.compile(r"bundle ([\w.\-]+)")
+
+
+class ParityError(ValueError):
+    """A reference file that cannot be used, or an --init that does not fit it."""
+
+
+@dataclass
+class Reference:
+    """A reference file's contents, checked."""
+
+    path: Path
+    contents: dict
+    steps: list[dict]
+
+    @property
+    def bundle(self) -> str | None:
+        """The bundle the official generator started from, as the file's `about` names it."""
+        found = _BUNDLE_IN_ABOUT.search(str(self.contents["about"]))
+        return found.group(1) if found else None
+
+
+def load_reference(path: str | Path) -> Reference:
+    """Read and check a training-step reference file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParityError(f"{path}: no such reference file (they are in ../shared/parity/)")
+    try:
+        contents = load_checkpoint(path)
+    except CheckpointError as error:
+        raise ParityError(str(error)) from error
+    missing = [key for key in REFERENCE_KEYS if not isinstance(contents, dict) or key not in contents]
+    if missing:
+        raise ParityError(f"{path}: not a training-step reference: it lacks {', '.join(missing)}")
+    steps = json.loads(contents["steps_json"])
+    if not steps:
+        raise ParityError(f"{path}: its steps_json holds no step")
+    return Reference(path, contents, steps)
+
+
+@dataclass
+class _Crop:
+    id: str
+    clean: np.ndarray
+    noisy: np.ndarray
+
+
+@dataclass
+class _RecordedTargets(PesqTargets):
+    """PESQ targets computed in this process, each batch's kept for the comparison."""
+
+    recorded: list[BatchTargets] = field(default_factory=list)
+
+    def _collect(self, results: list[float | str]) -> BatchTargets:
+        batch = super()._collect(results)
+        self.recorded.append(batch)
+        return batch
+
+
+class _GradientCapture:
+    """Copies every parameter's gradient (by the authors' name) just before an optimiser's first step."""
+
+    def __init__(self, module: torch.nn.Module, optimiser: torch.optim.Optimizer, names: dict[str, str]) -> None:
+        self.names = {id(parameter): names[name] for name, parameter in module.named_parameters()}
+        self.gradients: dict[str, torch.Tensor] | None = None
+        self.handle = optimiser.register_step_pre_hook(self._capture)
+
+    def _capture(self, optimiser: torch.optim.Optimizer, *_: object) -> None:
+        # a parameter our forward skips has no gradient; upstream's computes an exact 0 for it (the
+        # skip fusion's softmax over one branch), so it is compared as zeros
+        self.gradients = {
+            self.names[id(parameter)]: (
+                torch.zeros_like(parameter) if parameter.grad is None else parameter.grad
+            ).detach().cpu().clone()
+            for group in optimiser.param_groups for parameter in group["params"]
+        }
+        self.handle.remove()
+
+
+@dataclass
+class Check:
+    """One compared figure: what, the official value, ours, the difference and whether it is within tolerance."""
+
+    step: int | None
+    name: str
+    official: float
+    ours: float
+    difference: float
+    limit: float
+    passed: bool
+
+
+def _loss_check(step: int, name: str, official: float, ours: float) -> Check:
+    absolute = abs(ours - official)
+    relative = absolute / abs(official) if official else math.inf
+    passed = absolute <= LOSS_ABSOLUTE or relative <= LOSS_RELATIVE
+    difference = relative if abs(official) > LOSS_ABSOLUTE / LOSS_RELATIVE else absolute
+    limit = LOSS_RELATIVE if abs(official) > LOSS_ABSOLUTE / LOSS_RELATIVE else LOSS_ABSOLUTE
+    return Check(step, name, official, ours, difference, limit, passed)
+
+
+def gradient_agreement(ours: dict[str, torch.Tensor], official: dict[str, torch.Tensor]) -> dict:
+    """Relative L2 error of all gradients together and the worst tensor's, relative to max(its norm,
+    GRADIENT_FLOOR x the network's norm); tensors named on one side only are listed."""
+    shared = sorted(set(ours) & set(official))
+    reference = torch.cat([official[name].double().flatten() for name in shared])
+    error = torch.cat([(ours[name].double() - official[name].double()).flatten() for name in shared])
+    norm = reference.norm().item()
+    worst_name, worst = None, 0.0
+    for name in shared:
+        floor = max(official[name].double().norm().item(), GRADIENT_FLOOR * norm)
+        relative = (ours[name].double() - official[name].double()).norm().item() / floor if floor else 0.0
+        if relative > worst:
+            worst_name, worst = name, relative
+    total = error.norm().item() / norm if norm else 0.0
+    return {
+        "tensors": len(shared),
+        "relative_l2": total,
+        "worst_tensor": worst_name,
+        "worst_tensor_relative": worst,
+        "only_official": sorted(set(official) - set(ours)),
+        "only_ours": sorted(set(ours) - set(official)),
+        "passed": total <= GRADIENT_TOTAL and worst <= GRADIENT_TENSOR,
+    }
+
+
+def weight_agreement(ours: dict[str, torch.Tensor], official: dict[str, torch.Tensor]) -> dict:
+    """The share of weights more than WEIGHT_DIFFERENCE apart, and the largest difference."""
+    shared = [name for name in sorted(set(ours) & set(official)) if official[name].is_floating_point()]
+    difference = torch.cat([(ours[name].double() - official[name].double()).abs().flatten() for name in shared])
+    share = (difference > WEIGHT_DIFFERENCE).double().mean().item()
+    return {
+        "tensors": len(shared),
+        "weights": difference.numel(),
+        "share_over": share,
+        "largest": difference.max().item(),
+        "only_official": sorted(set(official) - set(ours)),
+        "passed": share <= WEIGHT_SHARE,
+    }
+
+
+@dataclass
+class ParityResult:
+    """What `check_parity` found."""
+
+    reference: Path
+    init: str
+    model: str
+    losses: list[Check]
+    steps: list[dict]
+    """Ours per step, in the reference's `steps_json` keys."""
+    agreement: dict
+    inputs: dict
+    """How far our STFT of the batch is from the reference's spectra (a first place to look)."""
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.losses) and all(
+            part["passed"] for part in self.agreement.values()
+        )
+
+    def to_json(self) -> dict:
+        return {"steps": self.steps, "agreement": self.agreement}
+
+    def report(self) -> str:
+        """The comparison as text tables, and the verdict."""
+        lines = [f"{self.reference}: our Trainer step from {self.init} ({self.model}), "
+                 f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+                 "",
+                 "| step | term | official | ours | difference | limit | |",
+                 "|---|---|---|---|---|---|---|"]
+        for check in self.losses:
+            kind = "rel" if check.name.startswith("loss") and check.limit == LOSS_RELATIVE else "abs"
+            lines.append(f"| {check.step} | {check.name} | {check.official:.9g} | {check.ours:.9g} | "
+                         f"{check.difference:.2e} {kind} | {check.limit:.0e} | {'ok' if check.passed else 'FAIL'} |")
+        lines += ["", "| agreement | tensors | figure | limit | |", "|---|---|---|---|---|"]
+        for name, part in self.agreement.items():
+            if "relative_l2" in part:
+                figure = (f"relative L2 {part['relative_l2']:.2e}; worst tensor {part['worst_tensor_relative']:.2e} "
+                          f"({part['worst_tensor']})")
+                limit = f"{GRADIENT_TOTAL:.0e}; {GRADIENT_TENSOR:.0e}"
+            else:
+                figure = (f"{100 * part['share_over']:.4f}% of {part['weights']:,} weights more than "
+                          f"{WEIGHT_DIFFERENCE:.0e} apart; largest {part['largest']:.2e}")
+                limit = f"{100 * WEIGHT_SHARE:g}%"
+            lines.append(f"| {name} | {part['tensors']} | {figure} | {limit} | {'ok' if part['passed'] else 'FAIL'} |")
+        lines += ["", "inputs: our STFT of the batch against the reference's: "
+                  + ", ".join(f"{key} {value:.2e}" for key, value in self.inputs.items())]
+        lines.append("parity: " + ("PASSED" if self.passed else "FAILED"))
+        return "\n".join(lines)
+
+
+def _model_of(init: str) -> str:
+    """The registered model of a bundle name, or of a file (a bundle's by its hash, or one that records it)."""
+    if init in registry.bundle_names():
+        return registry.bundle(init).model
+    path = Path(init)
+    if not path.is_file():
+        raise ParityError(f"--init {init}: neither a file nor a known bundle ({', '.join(registry.bundle_names())})")
+    bundle = registry.bundle_by_sha256(sha256_of(path))
+    if bundle is not None:
+        return bundle.model
+    checkpoint = load_checkpoint(path)
+    if isinstance(checkpoint, dict) and "model" in checkpoint:
+        return str(checkpoint["model"])
+    raise ParityError(f"--init {init}: a file that does not record its model; use a bundle name")
+
+
+def _trainer(reference: Reference, init: str, device: str, work: Path) -> Trainer:
+    """Our trainer, as the reference's run was set up: its init, discriminator and batch, dropout 0."""
+    contents = reference.contents
+    clean, noisy = contents["clean_audio"], contents["noisy_audio"]
+    crops = [
+        _Crop(str(crop), clean[index].numpy(), noisy[index].numpy())
+        for index, crop in enumerate(contents["crops"])
+    ]
+    splits = TrainingSplits(crops, crops, "clean", f"the batch of {reference.path}")
+    config = profile_config(
+        "paper", _model_of(init), None, init=init, batch_size=clean.shape[0], segment_size=clean.shape[1],
+        discriminator_dropout=0.0, pesq_workers=0, max_steps=len(reference.steps),
+    )
+    trainer = Trainer(config, RunOptions(run_dir=work, progress=False, device=device), splits)
+    mapping = trainer.discriminator.upstream_key_map()
+    trainer.discriminator.load_state_dict(
+        {ours: contents["discriminator_init"][theirs] for ours, theirs in mapping.items()}, strict=True
+    )
+    trainer.pesq_targets = _RecordedTargets(workers=0)
+    return trainer
+
+
+def _state_by_upstream_names(state: dict[str, torch.Tensor], mapping: dict[str, str]) -> dict[str, torch.Tensor]:
+    return {mapping[key]: value.detach().cpu() for key, value in state.items() if key in mapping}
+
+
+def check_parity(reference: Reference, init: str | None = None, device: str = "cpu") -> ParityResult:
+    """Run our trainer's steps on the reference's batch from its state, and compare everything it records."""
+    init = init or reference.bundle
+    if init is None:
+        raise ParityError(f"{reference.path}: its 'about' names no bundle; give --init")
+    contents = reference.contents
+    with tempfile.TemporaryDirectory(prefix="bench-parity-") as work:
+        trainer = _trainer(reference, init, device, Path(work))
+        generator_names = declared_mapping(trainer.generator)[0]
+        discriminator_names = trainer.discriminator.upstream_key_map()
+        captures = {
+            "generator_gradients": _GradientCapture(trainer.generator, trainer.generator_optimiser, generator_names),
+            "discriminator_gradients": _GradientCapture(
+                trainer.discriminator, trainer.discriminator_optimiser, discriminator_names
+            ),
+        }
+        clean, noisy = contents["clean_audio"], contents["noisy_audio"]
+        stft = trainer.model_config.front_end.stft
+        inputs = {}
+        for side, audio in (("clean", clean), ("noisy", noisy)):
+            magnitude, phase = magnitude_phase_stft(audio, stft)
+            inputs[f"{side} magnitude"] = (magnitude - contents[f"{side}_magnitude"]).abs().max().item()
+            inputs[f"{side} phase"] = (phase - contents[f"{side}_phase"]).abs().max().item()
+        rows = []
+        try:
+            for _ in reference.steps:
+                row, _timings = trainer.train_step(clean, noisy)
+                rows.append(row)
+        finally:
+            trainer.pesq_targets.close()
+            if trainer.tensorboard is not None:
+                trainer.tensorboard.close()
+    losses, ours_steps = [], []
+    for number, (official, row, targets) in enumerate(
+        zip(reference.steps, rows, trainer.pesq_targets.recorded, strict=True), start=1
+    ):
+        ours = {"pesq_targets": None if targets.targets is None else targets.targets.tolist()}
+        for key, (our_key, factor) in LOSS_TERMS.items():
+            ours[key] = row[our_key] * factor
+            losses.append(_loss_check(number, key, float(official[key]), ours[key]))
+        official_targets = official["pesq_targets"] or []
+        for index, target in enumerate(official_targets):
+            value = math.nan if ours["pesq_targets"] is None else ours["pesq_targets"][index]
+            difference = abs(value - target)
+            losses.append(Check(number, f"pesq_target[{index}]", target, value, difference, PESQ_TARGET,
+                                difference <= PESQ_TARGET))
+        ours_steps.append(ours)
+    agreement = {
+        name: gradient_agreement(capture.gradients or {}, contents[f"{name}_step1"])
+        for name, capture in captures.items()
+    }
+    agreement["generator_weights"] = weight_agreement(
+        _state_by_upstream_names(trainer.generator.state_dict(), generator_names), contents["generator_after"]
+    )
+    agreement["discriminator_weights"] = weight_agreement(
+        _state_by_upstream_names(trainer.discriminator.state_dict(), discriminator_names),
+        contents["discriminator_after"],
+    )
+    return ParityResult(reference.path, init, trainer.config.model, losses, ours_steps, agreement, inputs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.train.parity`: run the check, print the tables, write --json; 0 only when it passes."""
+    arguments = argparse.ArgumentParser(prog="python -m bench.train.parity", description=__doc__.split("\n")[0])
+    arguments.add_argument("reference", type=Path, help="a training-step reference (../shared/parity/*_train_step.pt)")
+    arguments.add_argument("--init", help="the generator's start (default: the bundle the reference names)")
+    arguments.add_argument("--json", type=Path, help="write ours as {'steps': [...], 'agreement': {...}}")
+    arguments.add_argument("--device", default="cpu", help="cpu or cuda")
+    arguments.add_argument("--threads", type=positive_integer, default=1,
+                           help="torch intra-op threads (default 1, as the references were made)")
+    options = arguments.parse_args(argv)
+    torch.set_num_threads(options.threads)
+    try:
+        result = check_parity(load_reference(options.reference), options.init, options.device)
+    except (ParityError, CheckpointError, KeyError) as error:
+        return report_error(error)
+    print(result.report())
+    if options.json is not None:
+        atomic_write_text(options.json, json.dumps(result.to_json(), indent=2) + "\n")
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

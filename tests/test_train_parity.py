@@ -1,0 +1,149 @@
+"""Parity of our training step with the authors' (issue 16, section 1): `python -m bench.train.parity`
+on the references in ../shared/parity, made by the official train.py loop body.
+
+The comparisons here are computed from the tool's --json and the reference file, with the
+issue's tolerances, independently of the tool's own verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bench.train.discriminator import MetricDiscriminator, spectral_norm
+from bench.train.parity import main
+from imse.registry import registry
+
+LOSS_RELATIVE, LOSS_ABSOLUTE, PESQ_TARGET = 1e-3, 1e-7, 1e-3
+WEIGHT_SHARE = 0.005
+
+
+def test_spectral_norm_is_upstreams(one_torch_thread):
+    """Our discriminator's spectral norm computes what torch's older `nn.utils.spectral_norm` (upstream's)
+    does, bit for bit, over several training calls: weights, u and v. torch's parametrization (u first,
+    15 start iterations) gives another sigma after one call and fails this."""
+    torch.manual_seed(0)
+    upstream = nn.utils.spectral_norm(nn.Conv2d(2, 8, 4, stride=2, padding=1, bias=False))
+    ours = spectral_norm(nn.Conv2d(2, 8, 4, stride=2, padding=1, bias=False))
+    with torch.no_grad():
+        ours.parametrizations.weight.original.copy_(upstream.weight_orig)
+        ours.parametrizations.weight[0]._u.copy_(upstream.weight_u)
+        ours.parametrizations.weight[0]._v.copy_(upstream.weight_v)
+    batch = torch.randn(2, 2, 16, 16)
+    for _ in range(3):
+        upstream_out, our_out = upstream(batch), ours(batch)
+        assert torch.equal(upstream_out, our_out)
+    assert torch.equal(ours.parametrizations.weight[0]._u, upstream.weight_u)
+    assert torch.equal(ours.parametrizations.weight[0]._v, upstream.weight_v)
+    upstream_out.sum().backward()
+    our_out.sum().backward()
+    assert torch.equal(ours.parametrizations.weight.original.grad, upstream.weight_orig.grad)
+
+
+@pytest.fixture(scope="module")
+def parity_runs(shared_dir: Path, checkpoint_dir: Path, tmp_path_factory) -> callable:
+    """Run the CLI once per reference; (exit status, the reference, ours as --json wrote it)."""
+    runs = {}
+
+    def run(name: str) -> tuple[int, dict, dict]:
+        if name not in runs:
+            reference_path = shared_dir / "parity" / f"{name}_train_step.pt"
+            if not reference_path.is_file():
+                pytest.skip(f"{reference_path} is missing")
+            reference = torch.load(reference_path, weights_only=True)
+            bundle = registry.bundle("imse-vb-3.399" if name == "imse" else "muse-vb")
+            output = tmp_path_factory.mktemp("parity") / f"{name}.json"
+            status = main([str(reference_path), "--init", str(checkpoint_dir / bundle.cache_path),
+                           "--json", str(output)])
+            runs[name] = (status, reference, json.loads(output.read_text(encoding="utf-8")))
+        return runs[name]
+
+    return run
+
+
+def _loss_failures(reference: dict, ours: dict, steps: range) -> list[str]:
+    """Every loss term and PESQ target of `steps` (1-based) outside the issue's tolerances."""
+    failures = []
+    for number in steps:
+        official, mine = json.loads(reference["steps_json"])[number - 1], ours["steps"][number - 1]
+        assert set(mine) == set(official), "the --json steps must use the reference's keys"
+        for key, value in official.items():
+            if key == "pesq_targets":
+                failures += [f"step {number} {key}[{index}]: {theirs} vs {our}"
+                             for index, (theirs, our) in enumerate(zip(value, mine[key], strict=True))
+                             if not abs(our - theirs) <= PESQ_TARGET]
+            elif not (abs(mine[key] - value) <= LOSS_ABSOLUTE
+                      or abs(mine[key] - value) <= LOSS_RELATIVE * abs(value)):
+                failures.append(f"step {number} {key}: {value} vs {mine[key]}")
+    return failures
+
+
+def test_imse_step_losses_and_gradients_match_the_authors(parity_runs):
+    """IMSE: every loss term and PESQ target of the three steps, both networks' step-1 gradients and
+    the discriminator's weights after them are within the issue's tolerances."""
+    _, reference, ours = parity_runs("imse")
+    assert _loss_failures(reference, ours, range(1, 4)) == []
+    agreement = ours["agreement"]
+    for network in ("generator", "discriminator"):
+        gradients = agreement[f"{network}_gradients"]
+        assert gradients["tensors"] == len(reference[f"{network}_gradients_step1"]) - len(gradients["only_official"])
+        assert gradients["relative_l2"] <= 1e-3 and gradients["worst_tensor_relative"] <= 1e-2
+    assert agreement["generator_gradients"]["only_official"] == []
+    assert agreement["discriminator_weights"]["share_over"] <= WEIGHT_SHARE
+    assert agreement["discriminator_weights"]["tensors"] == len(reference["discriminator_after"])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known: about 5% of IMSE's weights end more than 1e-5 from the authors' after three steps (limit 0.5%). "
+    "Step 1's gradients agree to 6e-5 relative L2, but our ChannelLayerNorm and MALA round differently from "
+    "upstream, and Adam's first steps scale each element's gradient to about the learning rate, so per-element "
+    "rounding moves small-gradient weights by up to 1e-3. See docs/training-parity.md."))
+def test_imse_parity_passes(parity_runs):
+    status, _, ours = parity_runs("imse")
+    assert ours["agreement"]["generator_weights"]["share_over"] <= WEIGHT_SHARE
+    assert status == 0
+
+
+def test_muse_step_one_and_discriminator_match_the_authors(parity_runs):
+    """MUSE (reference made on torch 2.14.1 with torchvision's DeformConv2d): step 1's loss terms and the
+    discriminator's step-1 gradients and final weights are within the issue's tolerances."""
+    _, reference, ours = parity_runs("muse")
+    assert _loss_failures(reference, ours, range(1, 2)) == []
+    agreement = ours["agreement"]
+    assert agreement["discriminator_gradients"]["relative_l2"] <= 1e-3
+    assert agreement["discriminator_weights"]["share_over"] <= WEIGHT_SHARE
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known: MUSE's step-1 generator gradients are 2.7e-3 apart in relative L2 (limit 1e-3), largest in the "
+    "attention temperatures and the refinement blocks; the reference ran torch 2.14.1 and torchvision's "
+    "DeformConv2d, ours torch 2.13 and our own deformable sampling. See docs/training-parity.md."))
+def test_muse_parity_passes(parity_runs):
+    status, _, _ = parity_runs("muse")
+    assert status == 0
+
+
+def test_discriminator_loads_the_authors_state_by_its_key_map(shared_dir: Path):
+    """Every tensor of the reference's discriminator_init maps onto one of ours, with its shape."""
+    path = shared_dir / "parity" / "imse_train_step.pt"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    official = torch.load(path, weights_only=True)["discriminator_init"]
+    discriminator = MetricDiscriminator(dropout=0.0)
+    mapping = discriminator.upstream_key_map()
+    assert sorted(mapping.values()) == sorted(official)
+    discriminator.load_state_dict({ours: official[theirs] for ours, theirs in mapping.items()}, strict=True)
+    assert math.isclose(discriminator.head[4].slope.item(), official["layers.18.slope"].item())
+
+
+def test_a_file_that_is_no_reference_is_refused(tmp_path: Path, capsys):
+    path = tmp_path / "not-a-reference.pt"
+    torch.save({"steps_json": "[]"}, path)
+    assert main([str(path)]) == 2
+    assert "not a training-step reference" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.pt")]) == 2
