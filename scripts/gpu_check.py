@@ -3,6 +3,8 @@
     IMSE_BENCH_SHARED=../shared python scripts/gpu_check.py --output gpu-check.json
 
 On a machine with a CUDA device it runs, in a few minutes on one data-centre GPU:
+  0. the training-step parity check (`bench.train.parity`) on CUDA against each reference in
+     $IMSE_BENCH_SHARED/parity: its verdict and agreement figures;
   1. the paper profile (the authors' recipe, 2 s crops) for --steps steps on VB-mini, per
      model (IMSE and MUSE): steps per second after warm-up and peak GPU memory;
   2. the first --repeat-steps steps twice with --deterministic and twice without, from the
@@ -11,9 +13,8 @@ On a machine with a CUDA device it runs, in a few minutes on one data-centre GPU
   3. the forward latency of one 30,700-sample segment on the GPU for every registered model
      (CPU latency is bench.complexity's).
 It prints each figure as it comes and writes them all to --output as JSON, with the machine
-and versions. `--device cpu` (with a few steps) tries the plumbing of 1 and 2 on a machine
-without one; its figures say nothing about a GPU. The parity of the training step on CUDA joins when
-`bench.train.parity` lands on main.
+and versions. `--device cpu` (with a few steps) tries the plumbing of 0-2 on a machine
+without one; its figures say nothing about a GPU.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -36,12 +38,14 @@ from bench.provenance import package_versions  # noqa: E402
 from bench.train.config import profile_config  # noqa: E402
 from bench.train.logs import TIMING_LOG  # noqa: E402
 from bench.train.loop import CHECKPOINT, RunOptions, train  # noqa: E402
+from bench.train.parity import check_parity, load_reference  # noqa: E402
 from imse.arguments import positive_integer  # noqa: E402
 from imse.atomic import atomic_write_text  # noqa: E402
 from imse.checkpoint import load_checkpoint  # noqa: E402
 from imse.frontend import SEGMENT_SIZE  # noqa: E402
 from imse.registry import registry  # noqa: E402
 
+PARITY_REFERENCES = ("imse_train_step.pt", "muse_train_step.pt")
 WARM_UP_STEPS = 10
 """Steps left out of the steps-per-second figure: the first ones allocate and tune kernels."""
 TRAINED_MODELS = ("imse", "muse")
@@ -99,14 +103,19 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     record: dict = {"device": torch.cuda.get_device_name(0) if arguments.device == "cuda" else "cpu",
-                    "versions": package_versions(), "data": arguments.data, "training": [], "repeats": [],
-                    "latency": []}
+                    "versions": package_versions(), "data": arguments.data, "parity": [], "training": [],
+                    "repeats": [], "latency": []}
 
     def report(section: str, figures: dict) -> None:
         record[section].append(figures)
         print(f"{section}: {json.dumps(figures)}", flush=True)
         atomic_write_text(arguments.output, json.dumps(record, indent=2) + "\n")
 
+    shared = Path(os.environ.get("IMSE_BENCH_SHARED", "../shared"))
+    for name in PARITY_REFERENCES:
+        result = check_parity(load_reference(shared / "parity" / name), device=arguments.device)
+        print(result.report(), flush=True)
+        report("parity", {"reference": name, "passed": result.passed, **result.to_json()})
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as temporary:
         work = Path(temporary)
         for model in TRAINED_MODELS:
