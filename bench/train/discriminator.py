@@ -56,7 +56,9 @@ class SpectralNorm(nn.Module):
     and starts with 15 iterations. From the same state the two give a sigma about 1% apart
     after one iteration, and the discriminator's loss with it (measured by `bench.train.parity`).
     This module keeps the order of upstream and the state-dict names of the parametrization
-    (`parametrizations.weight.original`, `...0._u`, `...0._v`).
+    (`parametrizations.weight.original`, `...0._u`, `...0._v`). Like any parametrization it
+    iterates on every read of `.weight` in training mode; the discriminator reads each once
+    per call, as upstream's forward hook runs once per call.
     """
 
     def __init__(self, weight: torch.Tensor, eps: float = 1e-12) -> None:
@@ -80,7 +82,9 @@ class SpectralNorm(nn.Module):
 
 def spectral_norm(module: nn.Module) -> nn.Module:
     """`module` with its weight spectrally normalised as upstream does (`SpectralNorm`)."""
-    parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight))
+    # unsafe: the safe registration calls the parametrization once to check its shape, which in
+    # training mode runs a power iteration that upstream's construction does not
+    parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight), unsafe=True)
     return module
 
 

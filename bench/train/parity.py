@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from bench.errors import report_error
-from bench.train.config import profile_config
-from bench.train.data import TrainingSplits
+from bench.train.config import ConfigError, profile_config
+from bench.train.data import DataError, TrainingSplits
 from bench.train.loop import RunOptions, Trainer
 from bench.train.pesq_targets import BatchTargets, PesqTargets
 from imse.arguments import positive_integer
@@ -102,7 +102,8 @@ def load_reference(path: str | Path) -> Reference:
     """Read and check a training-step reference file."""
     path = Path(path)
     if not path.is_file():
-        raise ParityError(f"{path}: no such reference file (they are in ../shared/parity/)")
+        raise ParityError(f"{path}: no such reference file (they are in the shared data's parity/ folder, "
+                          "$IMSE_BENCH_SHARED/parity or ../shared/parity)")
     try:
         contents = load_checkpoint(path)
     except CheckpointError as error:
@@ -110,10 +111,47 @@ def load_reference(path: str | Path) -> Reference:
     missing = [key for key in REFERENCE_KEYS if not isinstance(contents, dict) or key not in contents]
     if missing:
         raise ParityError(f"{path}: not a training-step reference: it lacks {', '.join(missing)}")
-    steps = json.loads(contents["steps_json"])
-    if not steps:
-        raise ParityError(f"{path}: its steps_json holds no step")
-    return Reference(path, contents, steps)
+    return Reference(path, contents, _checked_steps(path, contents["steps_json"]))
+
+
+def _checked_steps(path: Path, steps_json: object) -> list[dict]:
+    """The reference's steps, each with every loss term as a number and the PESQ targets as a list or null."""
+    try:
+        steps = json.loads(steps_json)
+    except (TypeError, ValueError) as error:
+        raise ParityError(f"{path}: its steps_json is not JSON text ({error})") from error
+    if not isinstance(steps, list) or not steps:
+        raise ParityError(f"{path}: its steps_json must be a non-empty list of steps, one object each")
+    for number, step in enumerate(steps, start=1):
+        if not isinstance(step, dict):
+            raise ParityError(f"{path}: step {number} of its steps_json is not an object")
+        missing = [key for key in (*LOSS_TERMS, "pesq_targets") if key not in step]
+        if missing:
+            raise ParityError(f"{path}: step {number} of its steps_json lacks {', '.join(missing)}")
+        if not all(isinstance(step[key], (int, float)) for key in LOSS_TERMS):
+            raise ParityError(f"{path}: step {number} of its steps_json has a loss term that is not a number")
+        targets = step["pesq_targets"]
+        if targets is not None and not (isinstance(targets, list)
+                                         and all(isinstance(target, (int, float)) for target in targets)):
+            raise ParityError(f"{path}: step {number}'s pesq_targets must be a list of numbers or null")
+    return steps
+
+
+def _check_batch(reference: Reference) -> None:
+    """Refuse, before any work, a batch or discriminator state our trainer could not take."""
+    contents, path = reference.contents, reference.path
+    clean, noisy = contents["clean_audio"], contents["noisy_audio"]
+    if not (isinstance(clean, torch.Tensor) and isinstance(noisy, torch.Tensor)
+            and clean.ndim == 2 and clean.shape == noisy.shape):
+        raise ParityError(f"{path}: clean_audio and noisy_audio must be tensors of one shape [batch, samples]")
+    if not isinstance(contents["crops"], (list, tuple)) or len(contents["crops"]) != clean.shape[0]:
+        raise ParityError(f"{path}: crops must name the {clean.shape[0]} crops of the batch")
+    if not isinstance(contents["discriminator_init"], dict):
+        raise ParityError(f"{path}: discriminator_init must be a state dict")
+    for name in ("clean_magnitude", "clean_phase", "noisy_magnitude", "noisy_phase"):
+        value = contents[name]
+        if not isinstance(value, torch.Tensor) or value.ndim != 3 or value.shape[0] != clean.shape[0]:
+            raise ParityError(f"{path}: {name} must be a [batch, frequency, frames] tensor of the batch")
 
 
 @dataclass
@@ -177,44 +215,63 @@ def _loss_check(step: int, name: str, official: float, ours: float) -> Check:
     return Check(step, name, official, ours, difference, limit, passed)
 
 
+def _pairing(ours: dict[str, torch.Tensor], official: dict[str, torch.Tensor]) -> tuple[list[str], dict]:
+    """The names both sides hold with one shape, and what does not pair: names on one side only, shapes that differ."""
+    shared = sorted(set(ours) & set(official))
+    unpaired = {
+        "only_official": sorted(set(official) - set(ours)),
+        "only_ours": sorted(set(ours) - set(official)),
+        "shape_differs": [name for name in shared if ours[name].shape != official[name].shape],
+    }
+    return [name for name in shared if name not in unpaired["shape_differs"]], unpaired
+
+
+def _finite_or_inf(value: float) -> float:
+    return math.inf if math.isnan(value) else value
+
+
 def gradient_agreement(ours: dict[str, torch.Tensor], official: dict[str, torch.Tensor]) -> dict:
     """Relative L2 error of all gradients together and the worst tensor's, relative to max(its norm,
-    GRADIENT_FLOOR x the network's norm); tensors named on one side only are listed."""
-    shared = sorted(set(ours) & set(official))
+    GRADIENT_FLOOR x the network's norm). A tensor that does not pair, or a NaN, fails it."""
+    shared, unpaired = _pairing(ours, official)
+    figures = {"tensors": len(shared), "relative_l2": math.inf, "worst_tensor": None,
+               "worst_tensor_relative": math.inf, **unpaired, "passed": False}
+    if not shared:
+        return figures
     reference = torch.cat([official[name].double().flatten() for name in shared])
     error = torch.cat([(ours[name].double() - official[name].double()).flatten() for name in shared])
     norm = reference.norm().item()
-    worst_name, worst = None, 0.0
+    worst_name, worst = shared[0], -1.0
     for name in shared:
         floor = max(official[name].double().norm().item(), GRADIENT_FLOOR * norm)
-        relative = (ours[name].double() - official[name].double()).norm().item() / floor if floor else 0.0
+        difference = (ours[name].double() - official[name].double()).norm().item()
+        relative = _finite_or_inf(difference / floor if floor else (0.0 if difference == 0 else math.inf))
         if relative > worst:
             worst_name, worst = name, relative
-    total = error.norm().item() / norm if norm else 0.0
-    return {
-        "tensors": len(shared),
-        "relative_l2": total,
-        "worst_tensor": worst_name,
-        "worst_tensor_relative": worst,
-        "only_official": sorted(set(official) - set(ours)),
-        "only_ours": sorted(set(ours) - set(official)),
-        "passed": total <= GRADIENT_TOTAL and worst <= GRADIENT_TENSOR,
-    }
+    total = _finite_or_inf(error.norm().item() / norm if norm else (0.0 if error.norm().item() == 0 else math.inf))
+    figures.update(relative_l2=total, worst_tensor=worst_name, worst_tensor_relative=worst)
+    figures["passed"] = (total <= GRADIENT_TOTAL and worst <= GRADIENT_TENSOR
+                         and not any(unpaired.values()))
+    return figures
 
 
 def weight_agreement(ours: dict[str, torch.Tensor], official: dict[str, torch.Tensor]) -> dict:
-    """The share of weights more than WEIGHT_DIFFERENCE apart, and the largest difference."""
-    shared = [name for name in sorted(set(ours) & set(official)) if official[name].is_floating_point()]
+    """The share of weights more than WEIGHT_DIFFERENCE apart (a NaN on either side counts as apart), and
+    the largest difference. A tensor that does not pair fails it."""
+    floating = {name for name, value in official.items() if value.is_floating_point()}
+    shared, unpaired = _pairing({name: value for name, value in ours.items() if name in floating or
+                                 name not in official}, {name: official[name] for name in floating})
+    figures = {"tensors": len(shared), "weights": 0, "share_over": 1.0, "largest": math.inf, **unpaired,
+               "passed": False}
+    if not shared:
+        return figures
     difference = torch.cat([(ours[name].double() - official[name].double()).abs().flatten() for name in shared])
-    share = (difference > WEIGHT_DIFFERENCE).double().mean().item()
-    return {
-        "tensors": len(shared),
-        "weights": difference.numel(),
-        "share_over": share,
-        "largest": difference.max().item(),
-        "only_official": sorted(set(official) - set(ours)),
-        "passed": share <= WEIGHT_SHARE,
-    }
+    apart = ~(difference <= WEIGHT_DIFFERENCE)
+    share = apart.double().mean().item()
+    figures.update(weights=difference.numel(), share_over=share,
+                   largest=_finite_or_inf(difference.nan_to_num(nan=math.inf).max().item()))
+    figures["passed"] = share <= WEIGHT_SHARE and not any(unpaired.values())
+    return figures
 
 
 @dataclass
@@ -261,6 +318,10 @@ class ParityResult:
                 figure = (f"{100 * part['share_over']:.4f}% of {part['weights']:,} weights more than "
                           f"{WEIGHT_DIFFERENCE:.0e} apart; largest {part['largest']:.2e}")
                 limit = f"{100 * WEIGHT_SHARE:g}%"
+            unpaired = "; ".join(f"{len(part[key])} {key.replace('_', ' ')} (first: {part[key][0]})"
+                                 for key in ("only_official", "only_ours", "shape_differs") if part[key])
+            if unpaired:
+                figure += f"; unpaired: {unpaired}"
             lines.append(f"| {name} | {part['tensors']} | {figure} | {limit} | {'ok' if part['passed'] else 'FAIL'} |")
         lines += ["", "inputs: our STFT of the batch against the reference's: "
                   + ", ".join(f"{key} {value:.2e}" for key, value in self.inputs.items())]
@@ -297,24 +358,69 @@ def _trainer(reference: Reference, init: str, device: str, work: Path) -> Traine
         "paper", _model_of(init), None, init=init, batch_size=clean.shape[0], segment_size=clean.shape[1],
         discriminator_dropout=0.0, pesq_workers=0, max_steps=len(reference.steps),
     )
-    trainer = Trainer(config, RunOptions(run_dir=work, progress=False, device=device), splits)
+    try:
+        trainer = Trainer(config, RunOptions(run_dir=work, progress=False, device=device), splits)
+    except (ConfigError, DataError, CheckpointError) as error:
+        raise ParityError(f"--init {init}: our trainer cannot start from it: {error}") from error
     mapping = trainer.discriminator.upstream_key_map()
-    trainer.discriminator.load_state_dict(
-        {ours: contents["discriminator_init"][theirs] for ours, theirs in mapping.items()}, strict=True
-    )
+    official = contents["discriminator_init"]
+    missing = sorted(set(mapping.values()) - set(official))
+    if missing:
+        raise ParityError(f"{reference.path}: discriminator_init lacks {', '.join(missing[:3])}")
+    try:
+        trainer.discriminator.load_state_dict({ours: official[theirs] for ours, theirs in mapping.items()})
+    except RuntimeError as error:
+        raise ParityError(f"{reference.path}: discriminator_init does not fit the discriminator: {error}") from error
     trainer.pesq_targets = _RecordedTargets(workers=0)
     return trainer
+
+
+def _target_checks(step: int, official: list[float] | None, ours: list[float] | None) -> list[Check]:
+    """One row per PESQ target; a batch whose targets one side computed and the other did not (a failed
+    PESQ drops them), or of other lengths, is a failed row of its own."""
+    if official is None or ours is None or len(official) != len(ours):
+        described = {"official": "none" if official is None else f"{len(official)}",
+                     "ours": "none" if ours is None else f"{len(ours)}"}
+        if official is None and ours is None:
+            return []
+        return [Check(step, f"pesq_targets (official {described['official']}, ours {described['ours']})",
+                      math.nan, math.nan, math.inf, PESQ_TARGET, False)]
+    pairs = enumerate(zip(official, ours, strict=True))
+    return [Check(step, f"pesq_target[{index}]", target, value, abs(value - target), PESQ_TARGET,
+                  abs(value - target) <= PESQ_TARGET) for index, (target, value) in pairs]
 
 
 def _state_by_upstream_names(state: dict[str, torch.Tensor], mapping: dict[str, str]) -> dict[str, torch.Tensor]:
     return {mapping[key]: value.detach().cpu() for key, value in state.items() if key in mapping}
 
 
+def _checked_init(reference: Reference, init: str | None) -> str:
+    """The generator's start: --init, or the bundle the reference names; another model's is refused."""
+    named = reference.bundle
+    if named is not None and named not in registry.bundle_names():
+        if init is None:
+            raise ParityError(f"{reference.path}: names bundle {named!r}, which is not registered here; give --init")
+        named = None
+    if init is None:
+        if named is None:
+            raise ParityError(f"{reference.path}: its 'about' names no bundle; give --init")
+        return named
+    if named is not None and _model_of(init) != registry.bundle(named).model:
+        raise ParityError(
+            f"--init {init}: is a {_model_of(init)!r} generator, but {reference.path} was made from "
+            f"{named!r} ({registry.bundle(named).model!r}); compare like with like"
+        )
+    return init
+
+
 def check_parity(reference: Reference, init: str | None = None, device: str = "cpu") -> ParityResult:
     """Run our trainer's steps on the reference's batch from its state, and compare everything it records."""
-    init = init or reference.bundle
-    if init is None:
-        raise ParityError(f"{reference.path}: its 'about' names no bundle; give --init")
+    init = _checked_init(reference, init)
+    _check_batch(reference)
+    if device not in ("cpu", "cuda"):
+        raise ParityError(f"--device {device}: use cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ParityError("--device cuda: no CUDA device is available here; use --device cpu")
     contents = reference.contents
     with tempfile.TemporaryDirectory(prefix="bench-parity-") as work:
         trainer = _trainer(reference, init, device, Path(work))
@@ -331,6 +437,11 @@ def check_parity(reference: Reference, init: str | None = None, device: str = "c
         inputs = {}
         for side, audio in (("clean", clean), ("noisy", noisy)):
             magnitude, phase = magnitude_phase_stft(audio, stft)
+            for name, ours in (("magnitude", magnitude), ("phase", phase)):
+                theirs = contents[f"{side}_{name}"]
+                if theirs.shape != ours.shape:
+                    raise ParityError(f"{reference.path}: {side}_{name} has shape {tuple(theirs.shape)}, "
+                                      f"the batch's STFT {tuple(ours.shape)}")
             inputs[f"{side} magnitude"] = (magnitude - contents[f"{side}_magnitude"]).abs().max().item()
             inputs[f"{side} phase"] = (phase - contents[f"{side}_phase"]).abs().max().item()
         rows = []
@@ -350,20 +461,16 @@ def check_parity(reference: Reference, init: str | None = None, device: str = "c
         for key, (our_key, factor) in LOSS_TERMS.items():
             ours[key] = row[our_key] * factor
             losses.append(_loss_check(number, key, float(official[key]), ours[key]))
-        official_targets = official["pesq_targets"] or []
-        for index, target in enumerate(official_targets):
-            value = math.nan if ours["pesq_targets"] is None else ours["pesq_targets"][index]
-            difference = abs(value - target)
-            losses.append(Check(number, f"pesq_target[{index}]", target, value, difference, PESQ_TARGET,
-                                difference <= PESQ_TARGET))
+        losses += _target_checks(number, official["pesq_targets"], ours["pesq_targets"])
         ours_steps.append(ours)
     agreement = {
         name: gradient_agreement(capture.gradients or {}, contents[f"{name}_step1"])
         for name, capture in captures.items()
     }
-    agreement["generator_weights"] = weight_agreement(
-        _state_by_upstream_names(trainer.generator.state_dict(), generator_names), contents["generator_after"]
-    )
+    # upstream stores tensors we compute (the rotary angles) as buffers: compared as ours computes them
+    generator_state = {**_state_by_upstream_names(trainer.generator.state_dict(), generator_names),
+                       **{name: value.detach().cpu() for name, value in declared_mapping(trainer.generator)[1].items()}}
+    agreement["generator_weights"] = weight_agreement(generator_state, contents["generator_after"])
     agreement["discriminator_weights"] = weight_agreement(
         _state_by_upstream_names(trainer.discriminator.state_dict(), discriminator_names),
         contents["discriminator_after"],
@@ -377,14 +484,16 @@ def main(argv: list[str] | None = None) -> int:
     arguments.add_argument("reference", type=Path, help="a training-step reference (../shared/parity/*_train_step.pt)")
     arguments.add_argument("--init", help="the generator's start (default: the bundle the reference names)")
     arguments.add_argument("--json", type=Path, help="write ours as {'steps': [...], 'agreement': {...}}")
-    arguments.add_argument("--device", default="cpu", help="cpu or cuda")
+    arguments.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     arguments.add_argument("--threads", type=positive_integer, default=1,
                            help="torch intra-op threads (default 1, as the references were made)")
     options = arguments.parse_args(argv)
     torch.set_num_threads(options.threads)
+    if options.json is not None and options.json.is_dir():
+        return report_error(ParityError(f"--json {options.json}: is a directory; name the file to write"))
     try:
         result = check_parity(load_reference(options.reference), options.init, options.device)
-    except (ParityError, CheckpointError, KeyError) as error:
+    except (ParityError, CheckpointError) as error:
         return report_error(error)
     print(result.report())
     if options.json is not None:
