@@ -20,15 +20,27 @@ class ChannelLayerNorm(nn.Module):
     upstream's transpose to channels-last and back.
     """
 
+    upstream_order = False
+    """Compute in upstream's order of operations (`imse.upstream.use_upstream_order`)."""
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upstream_order:
+            return self._upstream_forward(x)
         # Two passes over channels: several times faster than aten::var over a strided axis.
         centred = x - x.mean(dim=1, keepdim=True)
         variance = (centred * centred).mean(dim=1, keepdim=True)
         return x * torch.rsqrt(variance + 1e-5) * self.weight[:, None, None]
+
+    def _upstream_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Upstream's: channels last, `var`, a division by the root; the same values, other rounding."""
+        batch, channels, time, frequency = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(batch, time * frequency, channels)
+        rows = rows / torch.sqrt(rows.var(-1, keepdim=True, unbiased=False) + 1e-5) * self.weight
+        return rows.reshape(batch, time, frequency, channels).permute(0, 3, 1, 2)
 
 
 class GatedFeedForward(nn.Module):

@@ -83,6 +83,12 @@ def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
     return torch.stack((-pairs[..., 1, :], pairs[..., 0, :]), dim=-2).flatten(-3, -2)
 
 
+def _rotate_pairs_last(x: torch.Tensor) -> torch.Tensor:
+    """`rotate_pairs` along the last axis, written as upstream writes it (strided slices, then a stack):
+    the same values, and a backward pass that sums in upstream's order."""
+    return torch.stack((-x[..., 1::2], x[..., ::2]), dim=-1).flatten(-2)
+
+
 class MagnitudeAwareLinearAttention(nn.Module):
     """MALA with `heads` heads. IMSE uses heads = dim // 8, so head_dim is 8 at every level."""
 
@@ -104,7 +110,12 @@ class MagnitudeAwareLinearAttention(nn.Module):
         self.projection = nn.Conv2d(dim, dim, 1)
         self.register_buffer("rope_angle", rope_frequencies(self.head_dim), persistent=False)
 
+    upstream_order = False
+    """Compute in upstream's layout and order of operations (`imse.upstream.use_upstream_order`)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upstream_order:
+            return self._upstream_forward(x)
         batch, channels, time, frequency = x.shape
         points = time * frequency
         query, key, value, gate = self.qkvo(x).chunk(4, dim=1)
@@ -128,3 +139,27 @@ class MagnitudeAwareLinearAttention(nn.Module):
         output = output - z * value.mean(dim=-1, keepdim=True)
         output = output.reshape(batch, channels, time, frequency) + lepe
         return self.projection(output * gate)
+
+    def _upstream_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Upstream's: queries, keys and values as [batch, heads, N, head_dim], kv scaled before its product,
+        the means taken along N in that layout; the same values as `forward`, other rounding."""
+        batch, channels, time, frequency = x.shape
+        points = time * frequency
+        projected = self.qkvo(x)
+        query_key_value, gate = projected[:, : 3 * channels], projected[:, 3 * channels :]
+        lepe = self.lepe(query_key_value[:, 2 * channels :])
+        query, key, value = (
+            query_key_value.reshape(batch, 3, self.heads, self.head_dim, time, frequency)
+            .permute(1, 0, 2, 4, 5, 3)
+            .reshape(3, batch, self.heads, points, self.head_dim)
+        )
+        query, key = elu_plus_one(query), elu_plus_one(key)
+        z = query @ key.mean(dim=-2, keepdim=True).transpose(-2, -1) * self.scale
+        sin, cos = (table.t() for table in _rotary_tables(self.head_dim, time, frequency, x.device, x.dtype))
+        query = query * cos + _rotate_pairs_last(query) * sin
+        key = key * cos + _rotate_pairs_last(key) * sin
+        root = (self.scale / points) ** 0.5
+        key_value = (key.transpose(-2, -1) * root) @ (value * root)
+        output = query @ key_value * (1 + 1 / (z + 1e-6)) - z * value.mean(dim=2, keepdim=True)
+        output = output.reshape(batch, self.heads, time, frequency, self.head_dim).permute(0, 1, 4, 2, 3)
+        return self.projection((output.reshape(batch, channels, time, frequency) + lepe) * gate)

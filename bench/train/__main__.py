@@ -19,7 +19,15 @@ from pathlib import Path
 
 from bench.data.protocol import PROTOCOLS
 from bench.errors import report_error
-from bench.train.config import PAPER_EPOCHS, PROFILES, ConfigError, TrainConfig, load_config_file, profile_config
+from bench.train.config import (
+    NUMERICS,
+    PAPER_EPOCHS,
+    PROFILES,
+    ConfigError,
+    TrainConfig,
+    load_config_file,
+    profile_config,
+)
 from imse.arguments import non_negative_integer, positive_integer
 
 
@@ -60,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
                            help="processes for the PESQ targets (0: in-process)")
     arguments.add_argument("--discriminator-dropout", type=float)
     arguments.add_argument("--deterministic", action="store_true", default=None, help="deterministic GPU kernels")
+    arguments.add_argument("--numerics", choices=NUMERICS,
+                           help="fast (default) or upstream: the authors' order of operations, bit for bit theirs")
     arguments.add_argument("--model-overrides", type=json.loads, help="JSON of ModelConfig fields to replace")
     arguments.add_argument("--device", default="auto", help="auto, cpu or cuda")
     arguments.add_argument("--threads", type=positive_integer, help="torch intra-op threads")
@@ -86,6 +96,7 @@ def build_config(arguments: argparse.Namespace) -> TrainConfig:
         "pesq_workers": arguments.pesq_workers,
         "discriminator_dropout": arguments.discriminator_dropout,
         "deterministic": arguments.deterministic,
+        "numerics": arguments.numerics,
         "model_overrides": arguments.model_overrides,
     }
     if arguments.config is not None:

@@ -19,6 +19,7 @@ from imse.frontend import SEGMENT_SIZE, UNET_STFT
 
 PROFILES = ("paper", "cpu", "smoke")
 PROTOCOLS = ("clean", "upstream")
+NUMERICS = ("fast", "upstream")
 CONFIG_FILE = "config.json"
 
 #: Epochs of the official recipes (both repositories); other models default to IMSE's.
@@ -86,6 +87,9 @@ class TrainConfig:
     """ModelConfig fields that replace the registered model's (tests use a tiny width)."""
     deterministic: bool = False
     """On GPU, select deterministic kernels (slower); on CPU training is deterministic anyway."""
+    numerics: str = "fast"
+    """`fast`: our order of operations; `upstream`: the authors' (`imse.upstream.use_upstream_order`), which
+    on the same machine trains on the official code's bits (docs/training-parity.md), more slowly."""
     optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
     losses: LossWeights = field(default_factory=LossWeights)
 
@@ -94,6 +98,8 @@ class TrainConfig:
             raise ConfigError(f"unknown profile {self.profile!r}; use one of {PROFILES}")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r}; use one of {PROTOCOLS}")
+        if self.numerics not in NUMERICS:
+            raise ConfigError(f"unknown numerics {self.numerics!r}; use one of {NUMERICS}")
         if self.validation_measures not in ("pesq", "all"):
             raise ConfigError(f"validation_measures must be 'pesq' or 'all', got {self.validation_measures!r}")
         if self.batch_size < 1 or self.epochs < 1:

@@ -40,6 +40,7 @@ from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from imse.dsp import complex_from_polar, magnitude_phase_istft, magnitude_phase_stft
 from imse.registry import registry
 from imse.unet import ModelConfig, SpeechEnhancementNet
+from imse.upstream import use_upstream_order
 
 CHECKPOINT = "checkpoint_last.pt"
 BEST = "best.pt"
@@ -270,6 +271,8 @@ class Trainer:
         self.discriminator = MetricDiscriminator(dropout=self.config.discriminator_dropout)
         if start_from_init:
             _load_initial_weights(self.generator, self.config, self.model_config)
+        if self.config.numerics == "upstream":
+            use_upstream_order(self.generator)
         self.generator.to(self.group.device).train()
         self.discriminator.to(self.group.device).train()
         optimiser = self.config.optimiser

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from bench.errors import report_error
-from bench.train.config import ConfigError, profile_config
+from bench.train.config import NUMERICS, ConfigError, profile_config
 from bench.train.data import DataError, TrainingSplits
 from bench.train.loop import RunOptions, Trainer
 from bench.train.pesq_targets import BatchTargets, PesqTargets
@@ -281,6 +281,7 @@ class ParityResult:
     reference: Path
     init: str
     model: str
+    numerics: str
     losses: list[Check]
     steps: list[dict]
     """Ours per step, in the reference's `steps_json` keys."""
@@ -299,7 +300,7 @@ class ParityResult:
 
     def report(self) -> str:
         """The comparison as text tables, and the verdict."""
-        lines = [f"{self.reference}: our Trainer step from {self.init} ({self.model}), "
+        lines = [f"{self.reference}: our Trainer step from {self.init} ({self.model}), numerics {self.numerics}, "
                  f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
                  "",
                  "| step | term | official | ours | difference | limit | |",
@@ -345,7 +346,7 @@ def _model_of(init: str) -> str:
     raise ParityError(f"--init {init}: a file that does not record its model; use a bundle name")
 
 
-def _trainer(reference: Reference, init: str, device: str, work: Path) -> Trainer:
+def _trainer(reference: Reference, init: str, device: str, work: Path, numerics: str) -> Trainer:
     """Our trainer, as the reference's run was set up: its init, discriminator and batch, dropout 0."""
     contents = reference.contents
     clean, noisy = contents["clean_audio"], contents["noisy_audio"]
@@ -356,7 +357,7 @@ def _trainer(reference: Reference, init: str, device: str, work: Path) -> Traine
     splits = TrainingSplits(crops, crops, "clean", f"the batch of {reference.path}")
     config = profile_config(
         "paper", _model_of(init), None, init=init, batch_size=clean.shape[0], segment_size=clean.shape[1],
-        discriminator_dropout=0.0, pesq_workers=0, max_steps=len(reference.steps),
+        discriminator_dropout=0.0, pesq_workers=0, max_steps=len(reference.steps), numerics=numerics,
     )
     try:
         trainer = Trainer(config, RunOptions(run_dir=work, progress=False, device=device), splits)
@@ -413,8 +414,14 @@ def _checked_init(reference: Reference, init: str | None) -> str:
     return init
 
 
-def check_parity(reference: Reference, init: str | None = None, device: str = "cpu") -> ParityResult:
-    """Run our trainer's steps on the reference's batch from its state, and compare everything it records."""
+def check_parity(
+    reference: Reference, init: str | None = None, device: str = "cpu", numerics: str = "upstream"
+) -> ParityResult:
+    """Run our trainer's steps on the reference's batch from its state, and compare everything it records.
+
+    `numerics` is the trainer's (`TrainConfig.numerics`): `upstream` by default, the order of operations
+    in which our step is the official one's, bit for bit, on the machine that made the reference.
+    """
     init = _checked_init(reference, init)
     _check_batch(reference)
     if device not in ("cpu", "cuda"):
@@ -423,7 +430,7 @@ def check_parity(reference: Reference, init: str | None = None, device: str = "c
         raise ParityError("--device cuda: no CUDA device is available here; use --device cpu")
     contents = reference.contents
     with tempfile.TemporaryDirectory(prefix="bench-parity-") as work:
-        trainer = _trainer(reference, init, device, Path(work))
+        trainer = _trainer(reference, init, device, Path(work), numerics)
         generator_names = declared_mapping(trainer.generator)[0]
         discriminator_names = trainer.discriminator.upstream_key_map()
         captures = {
@@ -475,7 +482,7 @@ def check_parity(reference: Reference, init: str | None = None, device: str = "c
         _state_by_upstream_names(trainer.discriminator.state_dict(), discriminator_names),
         contents["discriminator_after"],
     )
-    return ParityResult(reference.path, init, trainer.config.model, losses, ours_steps, agreement, inputs)
+    return ParityResult(reference.path, init, trainer.config.model, numerics, losses, ours_steps, agreement, inputs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments.add_argument("--init", help="the generator's start (default: the bundle the reference names)")
     arguments.add_argument("--json", type=Path, help="write ours as {'steps': [...], 'agreement': {...}}")
     arguments.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    arguments.add_argument("--numerics", default="upstream", choices=NUMERICS,
+                           help="the trainer's order of operations (default upstream, the authors')")
     arguments.add_argument("--threads", type=positive_integer, default=1,
                            help="torch intra-op threads (default 1, as the references were made)")
     options = arguments.parse_args(argv)
@@ -492,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.json is not None and options.json.is_dir():
         return report_error(ParityError(f"--json {options.json}: is a directory; name the file to write"))
     try:
-        result = check_parity(load_reference(options.reference), options.init, options.device)
+        result = check_parity(load_reference(options.reference), options.init, options.device, options.numerics)
     except (ParityError, CheckpointError) as error:
         return report_error(error)
     print(result.report())
