@@ -366,3 +366,27 @@ def test_a_corrupt_training_file_stops_the_run_at_its_start_naming_it(tmp_path):
     with pytest.raises(DataError, match=r"1 of the train pairs cannot be used: p002_001: .*p002_001\.wav"):
         train(config, run_options(tmp_path / "run"))
     assert not (tmp_path / "run" / CHECKPOINT).exists()
+
+
+def test_numerics_upstream_trains_other_bits_and_resume_keeps_them(tmp_path):
+    """`numerics="upstream"` reaches the generator's blocks: two steps end on other weights than the fast order's
+    (same seed, same data), within rounding of them; an unknown value is refused; a run cannot be resumed in
+    the other order."""
+    from bench.train.loop import Trainer
+    from imse.mala import MagnitudeAwareLinearAttention
+
+    weights = {}
+    for numerics in ("fast", "upstream"):
+        run_dir = tmp_path / numerics
+        train_synthetic(tiny_config(max_steps=2, numerics=numerics), run_options(run_dir))
+        weights[numerics] = load_checkpoint(run_dir / CHECKPOINT)["generator"]
+    differing = [name for name in weights["fast"] if not torch.equal(weights["fast"][name], weights["upstream"][name])]
+    assert differing
+    assert all(torch.allclose(weights["fast"][name], weights["upstream"][name], atol=2e-3) for name in differing)
+    trainer = Trainer(tiny_config(numerics="upstream"), run_options(tmp_path / "built"), synthetic_splits("clean"))
+    attention = [module for module in trainer.generator.modules() if isinstance(module, MagnitudeAwareLinearAttention)]
+    assert attention and all(module.upstream_order for module in attention)
+    with pytest.raises(ConfigError, match="unknown numerics"):
+        tiny_config(numerics="exact")
+    with pytest.raises(ConfigError, match="numerics: 'fast' -> 'upstream'"):
+        train_synthetic(tiny_config(max_steps=2, numerics="upstream"), run_options(tmp_path / "fast", resume=True))

@@ -1,6 +1,7 @@
 """Step-for-step parity of our trainer with the authors' `train.py` loop body.
 
     python -m bench.train.parity ../shared/parity/imse_train_step.pt [--init BUNDLE_OR_FILE] [--json FILE]
+        [--numerics upstream|fast] [--device cpu|cuda] [--threads N]
 
 Exit status 0 when every figure is within tolerance, 1 when one is not, 2 on an unusable
 file or option.
@@ -296,7 +297,7 @@ class ParityResult:
         )
 
     def to_json(self) -> dict:
-        return {"steps": self.steps, "agreement": self.agreement}
+        return {"steps": self.steps, "agreement": self.agreement, "numerics": self.numerics}
 
     def report(self) -> str:
         """The comparison as text tables, and the verdict."""
