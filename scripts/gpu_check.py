@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             report("parity", {"reference": name, "error": str(error)})
             continue
         print(result.report(), flush=True)
-        report("parity", {"reference": name, "passed": result.passed, **result.to_json()})  # numerics: upstream
+        report("parity", {"reference": name, "passed": result.passed, **result.to_json()})
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as temporary:
         work = Path(temporary)
         for model in TRAINED_MODELS:
