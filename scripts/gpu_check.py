@@ -34,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, installed or not
 
 from bench.complexity import gpu_latency  # noqa: E402
+from bench.pipeline import SHARED_VARIABLE  # noqa: E402
 from bench.provenance import package_versions  # noqa: E402
 from bench.train.config import profile_config  # noqa: E402
 from bench.train.logs import TIMING_LOG  # noqa: E402
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{section}: {json.dumps(figures)}", flush=True)
         atomic_write_text(arguments.output, json.dumps(record, indent=2) + "\n")
 
-    shared = Path(os.environ.get("IMSE_BENCH_SHARED", "../shared"))
+    shared = Path(os.environ.get(SHARED_VARIABLE, "../shared"))
     for name in PARITY_REFERENCES:
         try:
             result = check_parity(load_reference(shared / "parity" / name), device=arguments.device)

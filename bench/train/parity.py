@@ -231,6 +231,11 @@ def _finite_or_inf(value: float) -> float:
     return math.inf if math.isnan(value) else value
 
 
+def _ratio(difference: float, scale: float) -> float:
+    """difference / scale, with 0/0 as 0, x/0 and NaN as infinitely off."""
+    return _finite_or_inf(difference / scale if scale else (0.0 if difference == 0 else math.inf))
+
+
 def gradient_agreement(ours: dict[str, torch.Tensor], official: dict[str, torch.Tensor]) -> dict:
     """Relative L2 error of all gradients together and the worst tensor's, relative to max(its norm,
     GRADIENT_FLOOR x the network's norm). A tensor that does not pair, or a NaN, fails it."""
@@ -239,17 +244,16 @@ def gradient_agreement(ours: dict[str, torch.Tensor], official: dict[str, torch.
                "worst_tensor_relative": math.inf, **unpaired, "passed": False}
     if not shared:
         return figures
-    reference = torch.cat([official[name].double().flatten() for name in shared])
-    error = torch.cat([(ours[name].double() - official[name].double()).flatten() for name in shared])
-    norm = reference.norm().item()
+    # per tensor: the norms of the official gradient and of the error; together they give the totals
+    norms = {name: official[name].double().norm().item() for name in shared}
+    errors = {name: (ours[name].double() - official[name].double()).norm().item() for name in shared}
+    norm = math.sqrt(sum(value**2 for value in norms.values()))
     worst_name, worst = shared[0], -1.0
     for name in shared:
-        floor = max(official[name].double().norm().item(), GRADIENT_FLOOR * norm)
-        difference = (ours[name].double() - official[name].double()).norm().item()
-        relative = _finite_or_inf(difference / floor if floor else (0.0 if difference == 0 else math.inf))
+        relative = _ratio(errors[name], max(norms[name], GRADIENT_FLOOR * norm))
         if relative > worst:
             worst_name, worst = name, relative
-    total = _finite_or_inf(error.norm().item() / norm if norm else (0.0 if error.norm().item() == 0 else math.inf))
+    total = _ratio(math.sqrt(sum(value**2 for value in errors.values())), norm)
     figures.update(relative_l2=total, worst_tensor=worst_name, worst_tensor_relative=worst)
     figures["passed"] = (total <= GRADIENT_TOTAL and worst <= GRADIENT_TENSOR
                          and not any(unpaired.values()))
@@ -347,7 +351,7 @@ def _model_of(init: str) -> str:
     raise ParityError(f"--init {init}: a file that does not record its model; use a bundle name")
 
 
-def _trainer(reference: Reference, init: str, device: str, work: Path, numerics: str) -> Trainer:
+def _trainer(reference: Reference, init: str, model: str, device: str, work: Path, numerics: str) -> Trainer:
     """Our trainer, as the reference's run was set up: its init, discriminator and batch, dropout 0."""
     contents = reference.contents
     clean, noisy = contents["clean_audio"], contents["noisy_audio"]
@@ -357,7 +361,7 @@ def _trainer(reference: Reference, init: str, device: str, work: Path, numerics:
     ]
     splits = TrainingSplits(crops, crops, "clean", f"the batch of {reference.path}")
     config = profile_config(
-        "paper", _model_of(init), None, init=init, batch_size=clean.shape[0], segment_size=clean.shape[1],
+        "paper", model, None, init=init, batch_size=clean.shape[0], segment_size=clean.shape[1],
         discriminator_dropout=0.0, pesq_workers=0, max_steps=len(reference.steps), numerics=numerics,
     )
     try:
@@ -396,8 +400,9 @@ def _state_by_upstream_names(state: dict[str, torch.Tensor], mapping: dict[str, 
     return {mapping[key]: value.detach().cpu() for key, value in state.items() if key in mapping}
 
 
-def _checked_init(reference: Reference, init: str | None) -> str:
-    """The generator's start: --init, or the bundle the reference names; another model's is refused."""
+def _checked_init(reference: Reference, init: str | None) -> tuple[str, str]:
+    """The generator's start and its model: --init, or the bundle the reference names; another model's is
+    refused."""
     named = reference.bundle
     if named is not None and named not in registry.bundle_names():
         if init is None:
@@ -406,13 +411,14 @@ def _checked_init(reference: Reference, init: str | None) -> str:
     if init is None:
         if named is None:
             raise ParityError(f"{reference.path}: its 'about' names no bundle; give --init")
-        return named
-    if named is not None and _model_of(init) != registry.bundle(named).model:
+        return named, registry.bundle(named).model
+    model = _model_of(init)  # hashes a file once
+    if named is not None and model != registry.bundle(named).model:
         raise ParityError(
-            f"--init {init}: is a {_model_of(init)!r} generator, but {reference.path} was made from "
+            f"--init {init}: is a {model!r} generator, but {reference.path} was made from "
             f"{named!r} ({registry.bundle(named).model!r}); compare like with like"
         )
-    return init
+    return init, model
 
 
 def check_parity(
@@ -423,7 +429,7 @@ def check_parity(
     `numerics` is the trainer's (`TrainConfig.numerics`): `upstream` by default, the order of operations
     in which our step is the official one's, bit for bit, on the machine that made the reference.
     """
-    init = _checked_init(reference, init)
+    init, model = _checked_init(reference, init)
     _check_batch(reference)
     if device not in ("cpu", "cuda"):
         raise ParityError(f"--device {device}: use cpu or cuda")
@@ -431,8 +437,8 @@ def check_parity(
         raise ParityError("--device cuda: no CUDA device is available here; use --device cpu")
     contents = reference.contents
     with tempfile.TemporaryDirectory(prefix="bench-parity-") as work:
-        trainer = _trainer(reference, init, device, Path(work), numerics)
-        generator_names = declared_mapping(trainer.generator)[0]
+        trainer = _trainer(reference, init, model, device, Path(work), numerics)
+        generator_names, generator_constants = declared_mapping(trainer.generator)
         discriminator_names = trainer.discriminator.upstream_key_map()
         captures = {
             "generator_gradients": _GradientCapture(trainer.generator, trainer.generator_optimiser, generator_names),
@@ -477,7 +483,7 @@ def check_parity(
     }
     # upstream stores tensors we compute (the rotary angles) as buffers: compared as ours computes them
     generator_state = {**_state_by_upstream_names(trainer.generator.state_dict(), generator_names),
-                       **{name: value.detach().cpu() for name, value in declared_mapping(trainer.generator)[1].items()}}
+                       **{name: value.detach().cpu() for name, value in generator_constants.items()}}
     agreement["generator_weights"] = weight_agreement(generator_state, contents["generator_after"])
     agreement["discriminator_weights"] = weight_agreement(
         _state_by_upstream_names(trainer.discriminator.state_dict(), discriminator_names),
