@@ -43,8 +43,19 @@ class ChannelLayerNorm(nn.Module):
         return rows.reshape(batch, time, frequency, channels).permute(0, 3, 1, 2)
 
 
+def trains_fast(module: nn.Module) -> bool:
+    """Whether `module` takes its training path: the same function as its plain forward, computed
+    in a layout whose backward is faster on CPU, with other rounding. Only in training with
+    gradients, so inference, export and MAC counters see the plain modules; never in upstream's
+    order (`imse.upstream.use_upstream_order`), which keeps the authors' bits."""
+    return module.training and torch.is_grad_enabled() and not module.upstream_order
+
+
 class GatedFeedForward(nn.Module):
     """Restormer's gated depthwise feed-forward network (GDFN), without biases."""
+
+    upstream_order = False
+    """Train in upstream's layout (`imse.upstream.use_upstream_order`)."""
 
     def __init__(self, dim: int, expansion: float = 2.66) -> None:
         super().__init__()
@@ -54,8 +65,27 @@ class GatedFeedForward(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if trains_fast(self):
+            return self._channels_last_forward(x)
         gate, value = self.depthwise(self.project_in(x)).chunk(2, dim=1)
         return self.project_out(functional.gelu(gate) * value)
+
+    def _channels_last_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate and value as two branches in channels-last memory. oneDNN's depthwise conv runs its
+        backward about 3x faster there, and each branch is whole in memory for the gelu and the
+        product (IMSE's first-level GDFN, forward and backward: 130 -> 55 ms)."""
+        x = x.contiguous(memory_format=torch.channels_last)
+        hidden = self.project_out.in_channels
+        gate, value = (
+            functional.conv2d(
+                functional.conv2d(x, self.project_in.weight[part]),
+                self.depthwise.weight[part],
+                padding=self.depthwise.padding,
+                groups=hidden,
+            )
+            for part in (slice(None, hidden), slice(hidden, None))
+        )
+        return self.project_out(functional.gelu(gate) * value).contiguous()
 
 
 class TransformerBlock(nn.Module):

@@ -12,13 +12,50 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from imse.blocks import trains_fast
+
 
 def _conv_norm_activation(conv: nn.Conv2d, channels: int) -> nn.Sequential:
     return nn.Sequential(conv, nn.InstanceNorm2d(channels, affine=True), nn.PReLU(channels))
 
 
+def time_dilated_conv_by_phases(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)` for a conv dilated by d in time alone (padding d), as one undilated conv over the d
+    interleaved phases of time (rows t = q * d + r for each r), stacked along the batch.
+
+    Each output row sums the same inputs with the same weights as the dilated conv, and the forward
+    is the same bits (tests/test_skeleton.py). The point is the backward: oneDNN's weight gradient
+    of a conv dilated in time runs about 5x slower than an undilated one's (64 -> 16 channels at
+    308 x 256, dilation 8: 220 against 43 ms), so a dense block's forward and backward take about
+    half the time. The weight gradient is summed in another order, so it rounds differently.
+    """
+    dilation = conv.dilation[0]
+    batch, channels, time, frequency = x.shape
+    rows = -(-time // dilation)  # time is padded with zeros to whole phases; the conv pads zeros too
+    phases = (
+        functional.pad(x, (0, 0, 0, rows * dilation - time))
+        .reshape(batch, channels, rows, dilation, frequency)
+        .permute(0, 3, 1, 2, 4)
+        .reshape(batch * dilation, channels, rows, frequency)
+    )
+    output = functional.conv2d(phases, conv.weight, conv.bias, padding=(conv.padding[0] // dilation, conv.padding[1]))
+    out_channels = output.shape[1]
+    return (
+        output.reshape(batch, dilation, out_channels, rows, frequency)
+        .permute(0, 2, 3, 1, 4)
+        .reshape(batch, out_channels, rows * dilation, frequency)[:, :, :time]
+    )
+
+
 class DenseBlock(nn.Module):
-    """Four 3x3 convs with time dilation 1, 2, 4, 8, each fed the concatenation of all before."""
+    """Four 3x3 convs with time dilation 1, 2, 4, 8, each fed the concatenation of all before.
+
+    In training, the dilated convs run by phases (`time_dilated_conv_by_phases`): the same outputs,
+    a faster backward. Inference, export and MAC counters see the plain convs.
+    """
+
+    upstream_order = False
+    """Train with upstream's dilated convs (`imse.upstream.use_upstream_order`)."""
 
     def __init__(self, channels: int, depth: int = 4) -> None:
         super().__init__()
@@ -30,9 +67,13 @@ class DenseBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        by_phases = trains_fast(self)
         skip = x
-        for layer in self.layers:
-            x = layer(skip)
+        for conv, norm, activation in self.layers:
+            if by_phases and conv.dilation[0] > 1:
+                x = activation(norm(time_dilated_conv_by_phases(conv, skip)))
+            else:
+                x = activation(norm(conv(skip)))
             skip = torch.cat([x, skip], dim=1)
         return x
 

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from imse.blocks import trains_fast
+
 
 def rope_frequencies(head_dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Upstream's angle vector: head_dim // 4 frequencies 1 / 10000^linspace(0, 1), each twice
@@ -119,7 +121,10 @@ class MagnitudeAwareLinearAttention(nn.Module):
         batch, channels, time, frequency = x.shape
         points = time * frequency
         query, key, value, gate = self.qkvo(x).chunk(4, dim=1)
-        lepe = self.lepe(value)
+        if trains_fast(self):  # oneDNN's depthwise backward is about 3x faster in channels-last memory
+            lepe = self.lepe(value.contiguous(memory_format=torch.channels_last)).contiguous()
+        else:
+            lepe = self.lepe(value)
         shape = (batch, self.heads, self.head_dim, points)
         query = elu_plus_one(query.reshape(shape))
         key = elu_plus_one(key.reshape(shape))

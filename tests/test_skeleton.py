@@ -160,6 +160,80 @@ def test_frequency_upsampling_is_the_full_computation_bit_for_bit(threads, batch
         assert torch.equal(ours, full)
 
 
+def _errors_against_float64(module: torch.nn.Module, x: torch.Tensor, train: bool) -> tuple[float, float]:
+    """(output error, largest weight-gradient error) of `module` in float32 in train or eval mode, against its
+    float64 plain forward: the independent reference that both paths must meet."""
+    module.double().eval().zero_grad()
+    exact_output = module(x.double())
+    exact_output.square().mean().backward()
+    exact = [parameter.grad.clone() for parameter in module.parameters()]
+    module.float().train(train).zero_grad()
+    output = module(x)
+    output.square().mean().backward()
+    gradient_error = max(
+        ((parameter.grad.double() - reference).norm() / reference.norm()).item()
+        for parameter, reference in zip(module.parameters(), exact, strict=True)
+    )
+    return (output.detach().double() - exact_output).abs().max().item(), gradient_error
+
+
+@pytest.mark.parametrize("dilation", [2, 4, 8])
+def test_a_dilated_conv_by_phases_is_the_dilated_conv(dilation):
+    """Time 13 is not a whole number of phases; the forward must be the plain conv's bits (inference and trained
+    outputs do not move), and the weight gradient as close to float64 as the plain conv's."""
+    from imse.dense import time_dilated_conv_by_phases
+
+    torch.manual_seed(dilation)
+    conv = torch.nn.Conv2d(24, 8, 3, dilation=(dilation, 1), padding=(dilation, 1))
+    x = torch.randn(2, 24, 13, 20)
+    assert torch.equal(time_dilated_conv_by_phases(conv, x), conv(x))
+    exact = time_dilated_conv_by_phases(conv.double(), x.double())
+    assert torch.allclose(exact, conv(x.double()), rtol=0, atol=1e-12)
+    conv.float()
+    errors = {}
+    for name, forward in (("plain", conv), ("phases", lambda x: time_dilated_conv_by_phases(conv, x))):
+        conv.zero_grad()
+        forward(x).square().mean().backward()
+        errors[name] = conv.weight.grad.clone()
+    conv.double().zero_grad()
+    conv(x.double()).square().mean().backward()
+    reference = conv.weight.grad
+    error = {name: ((grad.double() - reference).norm() / reference.norm()).item() for name, grad in errors.items()}
+    assert error["phases"] <= 4 * error["plain"] + 1e-7
+
+
+def test_training_takes_the_fast_paths_and_upstream_order_the_plain_ones():
+    """In training with gradients, the GDFN runs in channels-last branches and the dense block's dilated convs
+    by phases: the same functions (float64, 1e-12), as close to float64 in float32 as the plain forward (outputs
+    and weight gradients). Inference, MAC counters and upstream's order call the plain modules: their hooks
+    count it."""
+    from imse.blocks import GatedFeedForward
+    from imse.dense import DenseBlock
+    from imse.upstream import use_upstream_order
+
+    torch.manual_seed(0)
+    feedforward, dense = GatedFeedForward(16), DenseBlock(8)
+    cases = ((feedforward, [feedforward.depthwise], 16), (dense, [layer[0] for layer in dense.layers[1:]], 8))
+    for module, plain_convs, channels in cases:
+        x = torch.randn(2, channels, 12, 20)
+        plain, fast = (_errors_against_float64(module, x, train) for train in (False, True))
+        assert all(f <= 4 * p + 1e-7 for f, p in zip(fast, plain, strict=True))
+        fast_exact = module.double().train()(x.double()).detach()
+        assert torch.allclose(module.eval()(x.double()), fast_exact, rtol=0, atol=1e-12)
+        calls = []
+        for conv in plain_convs:
+            conv.register_forward_hook(lambda *_, calls=calls: calls.append(1))
+        module.float()
+        for train, upstream, gradients, plain_calls in ((True, False, True, 0), (True, False, False, len(plain_convs)),
+                                                        (False, False, True, len(plain_convs)),
+                                                        (True, True, True, len(plain_convs))):
+            calls.clear()
+            use_upstream_order(module, upstream)
+            with torch.set_grad_enabled(gradients):
+                module.train(train)(x)
+            assert len(calls) == plain_calls, (type(module).__name__, train, upstream, gradients)
+
+
 def test_a_seeded_decoder_head_draws_upstreams_initial_weights():
     """The same seed must give the weights of upstream's nn.Sequential, layer for layer, or a seeded
     training run starts elsewhere (the layers after the head must be made after it)."""
@@ -192,7 +266,7 @@ def test_upstream_order_computes_the_same_function_in_other_rounding():
     x = torch.randn(2, 32, 12, 20, dtype=torch.float64)  # batch 2, time x frequency not square
     exact = {}
     for order in (False, True):
-        assert use_upstream_order(block, order) == 3  # two norms and the attention
+        assert use_upstream_order(block, order) == 4  # two norms, the attention and the feed-forward
         exact[order] = block(x).detach()
     assert torch.allclose(exact[False], exact[True], rtol=0, atol=1e-12)
     block.float()
