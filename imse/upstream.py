@@ -96,10 +96,11 @@ def use_upstream_order(model: nn.Module, enabled: bool = True) -> int:
     """Make every block of `model` that can compute in the authors' order of operations do so (or stop);
     returns how many blocks it set.
 
-    Our `ChannelLayerNorm` and MALA compute the same functions as upstream's in a faster order,
-    which rounds differently. Float rounding is all that differs, but AdamW's first steps scale
+    Our `ChannelLayerNorm` and MALA compute the same functions as upstream's in a faster order, and in
+    training the feed-forward and dense blocks take a faster layout (`imse.blocks.trains_fast`); both
+    round differently. Float rounding is all that differs, but AdamW's first steps scale
     every element's gradient to about the learning rate, so that rounding moves many weights:
-    after three steps from the same state, 38% of IMSE's weights were more than 1e-5 from what
+    after three steps from the same state, 40% of IMSE's weights were more than 1e-5 from what
     the authors' code gives on the same machine; in upstream's order, 0.05%
     (docs/training-parity.md). Training uses it with `--numerics upstream`.
     """

@@ -69,8 +69,9 @@ def parser() -> argparse.ArgumentParser:
     arguments.add_argument("--discriminator-dropout", type=float)
     arguments.add_argument("--deterministic", action="store_true", default=None, help="deterministic GPU kernels")
     arguments.add_argument("--numerics", choices=NUMERICS,
-                           help="fast (default) or upstream: the norms and IMSE's attention in the authors' order of "
-                                "operations (IMSE then trains on their bits on the same machine; 17%% slower)")
+                           help="fast (default) or upstream: the norms, feed-forward, dense blocks and IMSE's "
+                                "attention in the authors' order of operations and layout (IMSE then trains on their "
+                                "bits on the same machine; about 45%% slower)")
     arguments.add_argument("--model-overrides", type=json.loads, help="JSON of ModelConfig fields to replace")
     arguments.add_argument("--device", default="auto", help="auto, cpu or cuda")
     arguments.add_argument("--threads", type=positive_integer, help="torch intra-op threads")
