@@ -43,12 +43,13 @@ class ChannelLayerNorm(nn.Module):
         return rows.reshape(batch, time, frequency, channels).permute(0, 3, 1, 2)
 
 
-def trains_fast(module: nn.Module) -> bool:
-    """Whether `module` takes its training path: the same function as its plain forward, computed
-    in a layout whose backward is faster on CPU, with other rounding. Only in training with
-    gradients, so inference, export and MAC counters see the plain modules; never in upstream's
+def trains_fast(module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `module` takes its training path for `x`: the same function as its plain forward,
+    computed in a layout whose backward is faster in oneDNN, with other rounding. Only in training
+    with gradients, so inference, export and MAC counters see the plain modules; only on CPU, the
+    kernels the layouts were chosen for (results/benchmarks/train_speed.md); never in upstream's
     order (`imse.upstream.use_upstream_order`), which keeps the authors' bits."""
-    return module.training and torch.is_grad_enabled() and not module.upstream_order
+    return module.training and torch.is_grad_enabled() and not module.upstream_order and x.device.type == "cpu"
 
 
 class GatedFeedForward(nn.Module):
@@ -65,7 +66,7 @@ class GatedFeedForward(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if trains_fast(self):
+        if trains_fast(self, x):
             return self._channels_last_forward(x)
         gate, value = self.depthwise(self.project_in(x)).chunk(2, dim=1)
         return self.project_out(functional.gelu(gate) * value)

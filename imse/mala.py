@@ -121,7 +121,7 @@ class MagnitudeAwareLinearAttention(nn.Module):
         batch, channels, time, frequency = x.shape
         points = time * frequency
         query, key, value, gate = self.qkvo(x).chunk(4, dim=1)
-        if trains_fast(self):  # oneDNN's depthwise backward is about 3x faster in channels-last memory
+        if trains_fast(self, value):  # oneDNN's depthwise backward is about 3x faster in channels-last memory
             lepe = self.lepe(value.contiguous(memory_format=torch.channels_last)).contiguous()
         else:
             lepe = self.lepe(value)
