@@ -46,10 +46,17 @@ class ChannelLayerNorm(nn.Module):
 def trains_fast(module: nn.Module, x: torch.Tensor) -> bool:
     """Whether `module` takes its training path for `x`: the same function as its plain forward,
     computed in a layout whose backward is faster in oneDNN, with other rounding. Only in training
-    with gradients, so inference, export and MAC counters see the plain modules; only on CPU, the
-    kernels the layouts were chosen for (results/benchmarks/train_speed.md); never in upstream's
-    order (`imse.upstream.use_upstream_order`), which keeps the authors' bits."""
-    return module.training and torch.is_grad_enabled() and not module.upstream_order and x.device.type == "cpu"
+    with gradients and never while traced, so inference, export and MAC counters (fvcore traces)
+    see the plain modules, even of a model left in training mode; only on CPU, the kernels the
+    layouts were chosen for (results/benchmarks/train_speed.md); never in upstream's order
+    (`imse.upstream.use_upstream_order`), which keeps the authors' bits."""
+    return (
+        module.training
+        and torch.is_grad_enabled()
+        and not torch.jit.is_tracing()
+        and not module.upstream_order
+        and x.device.type == "cpu"
+    )
 
 
 class GatedFeedForward(nn.Module):

@@ -205,8 +205,8 @@ def test_a_dilated_conv_by_phases_is_the_dilated_conv(dilation):
 def test_training_takes_the_fast_paths_and_upstream_order_the_plain_ones():
     """In training with gradients, the GDFN runs in channels-last branches and the dense block's dilated convs
     by phases: the same functions (float64, 1e-12), as close to float64 in float32 as the plain forward (outputs
-    and weight gradients). Inference, MAC counters, upstream's order and other devices than the CPU call the
-    plain modules: their hooks count it."""
+    and weight gradients). Inference, tracing (fvcore's MAC count, export), upstream's order and other devices
+    than the CPU call the plain modules: their hooks count it."""
     from imse.blocks import GatedFeedForward
     from imse.dense import DenseBlock
     from imse.upstream import use_upstream_order
@@ -234,8 +234,9 @@ def test_training_takes_the_fast_paths_and_upstream_order_the_plain_ones():
             assert len(calls) == plain_calls, (type(module).__name__, train, upstream, gradients)
         calls.clear()
         use_upstream_order(module, False)
-        module.to("meta").train()(x.to("meta"))  # off the CPU (CUDA too): the plain modules
-        assert len(calls) == len(plain_convs)
+        torch.jit.trace(module.train(), x, check_trace=False)  # fvcore counts MACs so, also in training mode
+        module.to("meta")(x.to("meta"))  # off the CPU (CUDA too)
+        assert len(calls) == 2 * len(plain_convs)
 
 
 def test_a_seeded_decoder_head_draws_upstreams_initial_weights():
