@@ -59,6 +59,16 @@ def trains_fast(module: nn.Module, x: torch.Tensor) -> bool:
     )
 
 
+def unmodified_convs(*convs: nn.Module) -> bool:
+    """Whether each is a plain `nn.Conv2d` with no hooks and no forward of its own, so that a path
+    calling `functional.conv2d` on its weight computes what calling it would (a parametrization
+    makes another type; old-style weight norm is a pre-hook)."""
+    return all(
+        type(conv) is nn.Conv2d and not (conv._forward_hooks or conv._forward_pre_hooks or "forward" in vars(conv))
+        for conv in convs
+    )
+
+
 class GatedFeedForward(nn.Module):
     """Restormer's gated depthwise feed-forward network (GDFN), without biases."""
 
@@ -73,7 +83,7 @@ class GatedFeedForward(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if trains_fast(self, x):
+        if trains_fast(self, x) and unmodified_convs(self.project_in, self.depthwise) and self.depthwise.bias is None:
             return self._channels_last_forward(x)
         gate, value = self.depthwise(self.project_in(x)).chunk(2, dim=1)
         return self.project_out(functional.gelu(gate) * value)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from imse.blocks import trains_fast
+from imse.blocks import trains_fast, unmodified_convs
 
 
 def _conv_norm_activation(conv: nn.Conv2d, channels: int) -> nn.Sequential:
@@ -23,13 +23,19 @@ def time_dilated_conv_by_phases(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tenso
     """`conv(x)` for a conv dilated by d in time alone (padding d), as one undilated conv over the d
     interleaved phases of time (rows t = q * d + r for each r), stacked along the batch.
 
-    Each output row sums the same inputs with the same weights as the dilated conv, and the forward
-    is the same bits (tests/test_skeleton.py). The point is the backward: oneDNN's weight gradient
-    of a conv dilated in time runs about 5x slower than an undilated one's (64 -> 16 channels at
-    308 x 256, dilation 8: 220 against 43 ms), so a dense block's forward and backward take about
-    half the time. The weight gradient is summed in another order, so it rounds differently.
+    Each output row sums the same inputs with the same weights as the dilated conv; for contiguous
+    float32 batches, which oneDNN runs, the forward is the same bits (tests/test_skeleton.py;
+    elsewhere, e.g. float64 or batch 1 of a small map, it agrees to rounding). The point is the
+    backward: oneDNN's weight gradient of a conv dilated in time runs about 5x slower than an
+    undilated one's (64 -> 16 channels at 308 x 256, dilation 8: 220 against 43 ms), so a dense
+    block's forward and backward take about half the time. The weight gradient is summed in
+    another order: at training sizes about 5e-6 from float64 against the plain conv's 5e-7, still
+    a tenth of the whole network's float32 gradient error (scripts/muse_float32_error.py: 6e-5).
     """
     dilation = conv.dilation[0]
+    if conv.stride != (1, 1) or conv.dilation[1] != 1 or conv.padding[0] % dilation or conv.padding_mode != "zeros":
+        raise ValueError(f"time_dilated_conv_by_phases: {conv} is not a stride-1 conv dilated in time alone, "
+                         "zero-padded by whole phases")
     batch, channels, time, frequency = x.shape
     rows = -(-time // dilation)  # time is padded with zeros to whole phases; the conv pads zeros too
     phases = (
@@ -69,11 +75,12 @@ class DenseBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         by_phases = trains_fast(self, x)
         skip = x
-        for conv, norm, activation in self.layers:
-            if by_phases and conv.dilation[0] > 1:
+        for layer in self.layers:
+            conv, norm, activation = layer
+            if by_phases and conv.dilation[0] > 1 and unmodified_convs(conv):
                 x = activation(norm(time_dilated_conv_by_phases(conv, skip)))
             else:
-                x = activation(norm(conv(skip)))
+                x = layer(skip)
             skip = torch.cat([x, skip], dim=1)
         return x
 

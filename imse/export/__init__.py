@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn import functional
 
 from imse.atomic import atomic_write
-from imse.blocks import GatedFeedForward
+from imse.blocks import GatedFeedForward, unmodified_convs
 from imse.dsp import analyse, synthesise
 from imse.frontend import FrontEnd
 from imse.loading import LoadedModel
@@ -157,8 +157,7 @@ def _plain_feedforward(module: nn.Module) -> bool:
     if type(module) is not GatedFeedForward:
         return False
     convs = (module.project_in, module.depthwise, module.project_out)
-    hooked = any(conv._forward_hooks or conv._forward_pre_hooks or "forward" in vars(conv) for conv in convs)
-    return all(type(conv) is nn.Conv2d and conv.bias is None for conv in convs) and not hooked
+    return unmodified_convs(*convs) and all(conv.bias is None for conv in convs)
 
 
 @contextlib.contextmanager
