@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     theirs = importlib.import_module("models.generator").MUSE(config)
     theirs.load_state_dict(torch.load(arguments.checkpoint, map_location="cpu", weights_only=True)["generator"])
     ours = load_model(arguments.checkpoint, model="muse").model
-    names = {name: declared_mapping(ours)[0][name] for name, _ in ours.named_parameters()}
+    mapping = declared_mapping(ours)[0]  # built once: our name -> theirs
+    names = {name: mapping[name] for name, _ in ours.named_parameters()}
     reference = torch.load(arguments.reference, map_location="cpu", weights_only=True)
     batch = (reference["noisy_magnitude"], reference["noisy_phase"])
     exact_outputs, exact = gradients(theirs, torch.float64, batch, names)
