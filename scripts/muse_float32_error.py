@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="add a row: the authors' generator in float32 with these module classes in float64")
     parser.add_argument("--by-stage", action="store_true", help="the authors' float32 error per top-level stage")
     arguments = parser.parse_args(argv)
+    if arguments.frames is not None and arguments.frames < 1:
+        parser.error(f"--frames must be at least 1, got {arguments.frames}")
     torch.set_num_threads(arguments.threads)
     sys.path.insert(0, str(arguments.repository))
     config = importlib.import_module("env").AttrDict(
@@ -107,10 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     theirs = importlib.import_module("models.generator").MUSE(config)
     theirs.load_state_dict(torch.load(arguments.checkpoint, map_location="cpu", weights_only=True)["generator"])
+    present = {type(module).__name__ for module in theirs.modules()}
+    for classes in arguments.float64_inside:
+        missing = set(classes.split(",")) - present
+        if missing:
+            parser.error(f"--float64-inside {classes}: the authors' generator has no {', '.join(sorted(missing))}; "
+                         f"its module classes: {', '.join(sorted(present))}")
     ours = load_model(arguments.checkpoint, model="muse").model
     mapping = declared_mapping(ours)[0]  # built once: our name -> theirs
     names = {name: mapping[name] for name, _ in ours.named_parameters()}
     reference = torch.load(arguments.reference, map_location="cpu", weights_only=True)
+    frames = reference["noisy_magnitude"].shape[-1]
+    if arguments.frames is not None and arguments.frames > frames:
+        parser.error(f"--frames {arguments.frames}: {arguments.reference} holds {frames} frames")
     batch = tuple(reference[key][..., : arguments.frames] for key in ("noisy_magnitude", "noisy_phase"))
     exact_outputs, exact = gradients(theirs, torch.float64, batch, names)
     own_names = {name: name for name in names}
