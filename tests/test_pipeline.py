@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,17 @@ def test_provenance_records_the_thread_count(tmp_path, one_torch_thread):
     torch.set_num_threads(2)
     pipeline.record_provenance(tmp_path, test_set, "system", ORIGIN_UPSTREAM)
     assert json.loads(provenance_path(tmp_path, "tiny", "system").read_text())["torch_threads"] == 2
+
+
+def test_provenance_names_the_commit_of_this_checkout(tmp_path):
+    repository = Path(pipeline.__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (repository / ".git").exists():
+        pytest.skip(f"{repository} is not a git checkout with git installed, so it has no commit to name")
+    head = subprocess.run(["git", "-C", str(repository), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    pipeline.record_provenance(tmp_path, _test_set(tmp_path / "audio"), "system", ORIGIN_UPSTREAM)
+    revision = json.loads(provenance_path(tmp_path, "tiny", "system").read_text())["revision"]
+    assert revision in (head, f"{head}-dirty")
 
 
 def test_enhanced_audio_is_cached_per_thread_count(tmp_path, one_torch_thread):
