@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
+CODE_PATHS = ("imse", "baselines", "bench", "scripts", "pyproject.toml")
+"""What makes a number, as opposed to the numbers (results/), their prose (docs/) and their checks (tests/)."""
 PACKAGES = ("imse-bench", "torch", "numpy", "scipy", "pesq", "pystoi", "soundfile", "soxr", "pandas", "fvcore",
             "ptflops", "datasets")
 
@@ -33,18 +35,25 @@ def command_line() -> str:
     return shlex.join([Path(sys.executable).name, *sys.argv])
 
 
+def _git(root: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *arguments], capture_output=True, text=True, timeout=30)
+
+
 @functools.cache
 def source_revision(root: Path = SOURCE_ROOT) -> str:
-    """The git commit of the code that ran, '-dirty' when tracked files differ from it.
+    """The git commit of the code that ran, '-dirty' when a tracked file under CODE_PATHS differs from it.
 
-    The package version alone does not say which code made a number: every commit is 0.1.0.
+    The package version alone does not say which code made a number: every commit is 0.1.0. Only the
+    code counts: a job that has already rewritten files under results/ still ran the committed code.
     Outside a git checkout (an installed wheel) it says so rather than guessing.
     """
     if not (root / ".git").exists():
         return f"unknown: {root} is not a git checkout"
     try:
-        described = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=40"],
-                                   capture_output=True, text=True, timeout=30, check=True)
+        head = _git(root, "rev-parse", "HEAD")
+        changed = _git(root, "diff", "--quiet", "HEAD", "--", *CODE_PATHS)
     except (OSError, subprocess.SubprocessError) as error:
-        return f"unknown: git could not describe {root} ({type(error).__name__})"
-    return described.stdout.strip()
+        return f"unknown: git could not read {root} ({type(error).__name__})"
+    if head.returncode != 0 or changed.returncode not in (0, 1):
+        return f"unknown: git could not read {root} ({(head.stderr or changed.stderr).strip()})"
+    return head.stdout.strip() + ("-dirty" if changed.returncode == 1 else "")
