@@ -58,7 +58,7 @@ from tqdm import tqdm
 
 from bench.cpu_kernels import instruction_set
 from bench.errors import BenchError, report_error
-from bench.provenance import PACKAGES, package_versions, source_revision
+from bench.provenance import PACKAGES, package_versions, running_revision
 from imse.arguments import positive_integer
 from imse.atomic import atomic_write_text
 from imse.dsp import analyse
@@ -563,7 +563,7 @@ def measure_complexity(options: ComplexityOptions, argv: list[str] | None = None
     provenance = {
         "source": "measured",
         "command": "python -m bench.complexity " + " ".join(options.argv() if argv is None else argv),
-        "revision": source_revision(),
+        "revision": running_revision(),
         **machine_description(),
         "versions": " ".join(f"{k}={v}" for k, v in package_versions(PACKAGES + ONNX_PACKAGES).items()),
     }

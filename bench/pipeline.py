@@ -27,7 +27,7 @@ from bench.conditions import CONDITIONS, Condition, write_conditions
 from bench.cpu_kernels import instruction_set
 from bench.errors import BenchError
 from bench.metrics import DEFAULT_VARIANT, VARIANTS
-from bench.provenance import command_line, package_versions, source_revision
+from bench.provenance import command_line, package_versions, running_revision
 from bench.results import ORIGIN_INPUT, ORIGIN_UPSTREAM, SAMPLE_UTTERANCES, measured_table, provenance_path
 from bench.workers import die_with_parent, usable_cores
 from imse.atomic import atomic_write_text
@@ -232,7 +232,7 @@ def record_provenance(results: Path, test_set: TestSet, system: str, origin: str
     document = {
         "system": system, "origin": origin, "dataset": test_set.name, "data": test_set.description,
         "reported_system": REPORTED_SYSTEMS.get(system, details.pop("reported_system", "")),
-        "command": command_line(), "revision": source_revision(), "versions": package_versions(),
+        "command": command_line(), "revision": running_revision(), "versions": package_versions(),
         "torch_threads": torch.get_num_threads(),
         "cpu_instruction_set": instruction_set(), **details,
     }

@@ -203,12 +203,12 @@ def baseline_document(check: Check, fresh: dict[str, dict]) -> dict:
     """The baseline JSON of a check: its settings, the versions, and every utterance's metrics (NaN as null)."""
     from bench.cpu_kernels import instruction_set
     from bench.metrics.dnsmos import PACKAGES as DNSMOS_PACKAGES
-    from bench.provenance import PACKAGES, package_versions, source_revision
+    from bench.provenance import PACKAGES, package_versions, running_revision
 
     return {
         "check": check.name, "weights": check.weights, "test_set": check.test_set, "variant": DEFAULT_VARIANT,
         "seed": SEED if check.weights.startswith("train:") else None, "tolerances": check.tolerances,
-        "source": "measured by python -m bench.regress --update", "revision": source_revision(),
+        "source": "measured by python -m bench.regress --update", "revision": running_revision(),
         "versions": package_versions(PACKAGES + DNSMOS_PACKAGES),
         "cpu_instruction_set": instruction_set(),
         "utterances": {u: {k: (None if isinstance(v, float) and v != v else v) for k, v in values.items()}

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 from bench.complexity import gpu_latency  # noqa: E402
 from bench.pipeline import SHARED_VARIABLE  # noqa: E402
-from bench.provenance import package_versions, source_revision  # noqa: E402
+from bench.provenance import package_versions, running_revision  # noqa: E402
 from bench.train.config import profile_config  # noqa: E402
 from bench.train.logs import TIMING_LOG  # noqa: E402
 from bench.train.loop import CHECKPOINT, RunOptions, train  # noqa: E402
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     record: dict = {"device": torch.cuda.get_device_name(0) if arguments.device == "cuda" else "cpu",
-                    "revision": source_revision(), "versions": package_versions(), "data": arguments.data,
+                    "revision": running_revision(), "versions": package_versions(), "data": arguments.data,
                     "parity": [], "training": [], "repeats": [], "latency": []}
 
     def report(section: str, figures: dict) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from bench.provenance import command_line, package_versions, source_revision
+from bench.provenance import command_line, package_versions, running_revision
 from bench.train import distributed
 from bench.train.batches import CropBatches
 from bench.train.config import ConfigError, OptimiserConfig, TrainConfig, config_differences
@@ -663,8 +663,8 @@ class Trainer:
             "dropped_enhanced_terms": result.dropped_enhanced_terms,
             "world_size": self.group.world_size,
             "tensorboard": bool(self.tensorboard and self.tensorboard.available),
-            # what wrote this summary; a resumed run names the code and command of its last leg
-            "revision": source_revision(), "command": command_line(), "versions": package_versions(),
+            # the code and command of this process; a resumed run names those of its last leg
+            "revision": running_revision(), "command": command_line(), "versions": package_versions(),
             "torch_threads": torch.get_num_threads(),
         }
         atomic_write_text(self.run_dir / SUMMARY, json.dumps(summary, indent=2) + "\n")
