@@ -5,14 +5,17 @@
         --reference ../shared/parity/imse_train_step.pt --output imse_train_step_here.pt
     python -m bench.train.parity imse_train_step_here.pt
 
-The references in ../shared/parity were made on another machine. Float rounding differs
-between machines, and AdamW's first steps turn per-element rounding into weight changes of
-about the learning rate, so even the authors' code, run here from the same state, ends with
-38% of IMSE's weights more than 1e-5 from that file (docs/training-parity.md). This script
+The references in ../shared/parity were made with torch's own kernel choice on an AVX-512
+CPU (oneDNN's AVX-512 convolutions): on such a CPU this script gives IMSE's file back bit for
+bit. Float rounding follows the kernels, and AdamW's first steps turn per-element rounding
+into weight changes of about the learning rate, so on a CPU with other kernels (or with
+ONEDNN_MAX_CPU_ISA=AVX2) even the authors' code ends with 38% of IMSE's weights more than
+1e-5 from that file (docs/training-parity.md). There, make the reference here. This script
 runs the loop body of the authors' `train.py` (their generator, discriminator, losses, PESQ
 targets and AdamW, imported from --repository, not copied) from the reference's state on its
 batch, for as many steps, and writes what it computed in the reference's own format: the
-file `bench.train.parity` then compares our trainer with the authors' code on one machine.
+file `bench.train.parity` then compares our trainer with the authors' code on one machine,
+both with torch's own kernel choice (the script records it in the file's `about`).
 
 It needs what the authors' code imports: einops, joblib and pesq. torchvision and triton are
 imported by the authors' IMSE module but not used on its path; where they cannot be imported
@@ -27,6 +30,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -139,7 +143,9 @@ def official_steps(repository: Path, checkpoint: Path, reference: dict) -> dict:
     return {
         **reference,
         "about": f"{reference['about']}; re-made by scripts/official_train_step.py from {repository} on this "
-                 f"machine, torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+                 f"machine, torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU kernels: ATen "
+                 f"{torch.backends.cpu.get_cpu_capability()}, oneDNN up to "
+                 f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'the widest for this CPU')}",
         "steps_json": json.dumps(steps),
         "generator_gradients_step1": gradients["generator"],
         "discriminator_gradients_step1": gradients["discriminator"],

@@ -20,6 +20,11 @@ of the recipe) from the same state, on the same batch, for as many steps, and co
 - after the last step, at most 0.5% of each network's weights more than 1e-5 apart.
 
 These are about 10x what separates the official code on one thread from itself on two.
+
+The check keeps torch's own choice of CPU kernels, as the authors' code does (`bench.cpu_kernels`
+pins every other bench command to AVX2): the shared references were made with oneDNN's AVX-512
+convolutions, and AdamW's first steps turn another kernel's rounding into 38% of IMSE's weights
+apart. Its first line names the kernels it ran.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import tempfile
@@ -36,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.cpu_kernels import kernel_choice
 from bench.errors import report_error
 from bench.train.config import NUMERICS, ConfigError, profile_config
 from bench.train.data import DataError, TrainingSplits
@@ -293,6 +300,8 @@ class ParityResult:
     agreement: dict
     inputs: dict
     """How far our STFT of the batch is from the reference's spectra (a first place to look)."""
+    kernels: str
+    """The device and, on a CPU, the kernel choice the step ran with (`bench.cpu_kernels`)."""
 
     @property
     def passed(self) -> bool:
@@ -301,12 +310,12 @@ class ParityResult:
         )
 
     def to_json(self) -> dict:
-        return {"steps": self.steps, "agreement": self.agreement, "numerics": self.numerics}
+        return {"steps": self.steps, "agreement": self.agreement, "numerics": self.numerics, "kernels": self.kernels}
 
     def report(self) -> str:
         """The comparison as text tables, and the verdict."""
         lines = [f"{self.reference}: our Trainer step from {self.init} ({self.model}), numerics {self.numerics}, "
-                 f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+                 f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {self.kernels}",
                  "",
                  "| step | term | official | ours | difference | limit | |",
                  "|---|---|---|---|---|---|---|"]
@@ -331,8 +340,28 @@ class ParityResult:
             lines.append(f"| {name} | {part['tensors']} | {figure} | {limit} | {'ok' if part['passed'] else 'FAIL'} |")
         lines += ["", "inputs: our STFT of the batch against the reference's: "
                   + ", ".join(f"{key} {value:.2e}" for key, value in self.inputs.items())]
+        hint = _kernel_hint(self)
+        if hint:
+            lines.append(hint)
         lines.append("parity: " + ("PASSED" if self.passed else "FAILED"))
         return "\n".join(lines)
+
+
+def _kernel_hint(result: ParityResult) -> str | None:
+    """Where the generator's weights fail on a CPU without oneDNN's AVX-512 convolutions, say that the shared
+    references were made with them (a rounding difference alone fails the weight limit)."""
+    if result.agreement["generator_weights"]["passed"] or not result.kernels.startswith("CPU"):
+        return None
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL")
+    if not torch.cpu._is_avx512_supported():
+        return ("note: the shared references (../shared/parity) were made with oneDNN's AVX-512 convolutions, which "
+                "this CPU lacks; their weights cannot be met here (docs/training-parity.md). Against a reference "
+                "made on this machine by scripts/official_train_step.py, IMSE passes.")
+    if limit.upper() != "ALL" and not limit.upper().startswith("AVX512"):
+        return (f"note: oneDNN is limited to {limit} here (ONEDNN_MAX_CPU_ISA); the shared references were made with "
+                "its AVX-512 convolutions, and a rounding difference alone fails the weight limit: unset the "
+                "variable (docs/training-parity.md).")
+    return None
 
 
 def _model_of(init: str) -> str:
@@ -489,7 +518,9 @@ def check_parity(
         _state_by_upstream_names(trainer.discriminator.state_dict(), discriminator_names),
         contents["discriminator_after"],
     )
-    return ParityResult(reference.path, init, trainer.config.model, numerics, losses, ours_steps, agreement, inputs)
+    kernels = f"CPU: {kernel_choice()}" if device == "cpu" else f"CUDA: {torch.cuda.get_device_name()}"
+    return ParityResult(reference.path, init, trainer.config.model, numerics, losses, ours_steps, agreement, inputs,
+                        kernels)
 
 
 def main(argv: list[str] | None = None) -> int:
