@@ -8,8 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baselines.muse.deformable import DeformConv2d, deform_conv2d
+from baselines.muse.deformable import DeformConv2d, deform_conv2d, deform_conv2d_upstream_order
 from tests.dummies.reference_deformable import reference_deform_conv2d
+
+# Ours, and the same function in torchvision's CPU order (bit for bit torchvision's in float32: the MUSE
+# parity check, tests/test_train_parity.py, fails with 31% of the weights apart without it).
+IMPLEMENTATIONS = {"fast": deform_conv2d, "torchvision_order": deform_conv2d_upstream_order}
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,12 @@ def make_case(name: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
     return input, offset, weight, bias, case.stride, case.padding, case.dilation
 
 
+@pytest.mark.parametrize("implementation", sorted(IMPLEMENTATIONS))
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_forward_and_gradients_match_reference(name: str) -> None:
+def test_forward_and_gradients_match_reference(name: str, implementation: str) -> None:
     input, offset, weight, bias, stride, padding, dilation = make_case(name)
     leaves = [tensor.requires_grad_() for tensor in (input, offset, weight, bias) if tensor is not None]
-    fast = deform_conv2d(input, offset, weight, bias, stride, padding, dilation)
+    fast = IMPLEMENTATIONS[implementation](input, offset, weight, bias, stride, padding, dilation)
     slow = reference_deform_conv2d(input, offset, weight, bias, stride, padding, dilation)
     assert fast.shape == slow.shape
     torch.testing.assert_close(fast, slow, rtol=0, atol=1e-12)
@@ -69,7 +74,8 @@ def test_forward_and_gradients_match_reference(name: str) -> None:
         torch.testing.assert_close(fast_grad, slow_grad, rtol=0, atol=1e-12)
 
 
-def test_gradcheck_depthwise_and_grouped() -> None:
+@pytest.mark.parametrize("implementation", sorted(IMPLEMENTATIONS))
+def test_gradcheck_depthwise_and_grouped(implementation: str) -> None:
     generator = torch.Generator().manual_seed(2)
     options = {"dtype": torch.float64, "generator": generator}
     for groups, out_channels in ((4, 4), (2, 2)):
@@ -80,7 +86,7 @@ def test_gradcheck_depthwise_and_grouped() -> None:
         offset = torch.randint(-2, 2, (1, 18, 4, 3), **options) + 0.1 + 0.8 * torch.rand(1, 18, 4, 3, **options)
         offset.requires_grad_()
         assert torch.autograd.gradcheck(
-            lambda i, o, w, b: deform_conv2d(i, o, w, b, padding=1), (input, offset, weight, bias)
+            lambda i, o, w, b: IMPLEMENTATIONS[implementation](i, o, w, b, padding=1), (input, offset, weight, bias)
         )
 
 
@@ -95,7 +101,8 @@ def test_zero_offsets_equal_plain_convolution(groups: int) -> None:
     torch.testing.assert_close(deform_conv2d(input, offset, weight, bias, stride=2, padding=1), expected)
 
 
-def test_border_follows_torchvision() -> None:
+@pytest.mark.parametrize("implementation", sorted(IMPLEMENTATIONS))
+def test_border_follows_torchvision(implementation: str) -> None:
     """A 1x1 tap moved by exactly -1 row samples y = -1 (value 0, yet d/dy = the row below,
     as torchvision's coordinate weight has it); moved to y = H samples nothing at all."""
     image = torch.arange(1.0, 7.0, dtype=torch.float64).view(1, 1, 2, 3)
@@ -104,7 +111,7 @@ def test_border_follows_torchvision() -> None:
     offset[0, 0, 0] = -1.0  # row 0 -> y = -1
     offset[0, 0, 1] = 1.0  # row 1 -> y = 2 = H
     offset.requires_grad_()
-    output = deform_conv2d(image, offset, weight)
+    output = IMPLEMENTATIONS[implementation](image, offset, weight)
     assert torch.equal(output.detach(), torch.zeros(1, 1, 2, 3, dtype=torch.float64))
     (grad,) = torch.autograd.grad(output.sum(), offset)
     torch.testing.assert_close(grad[0, 0, 0], image[0, 0, 0])
@@ -144,3 +151,16 @@ def test_module_holds_torchvision_shaped_weight() -> None:
         layer(input, torch.zeros(1, 18, 6, 5)), F.conv2d(input, layer.weight, padding=1, groups=16)
     )
 
+
+
+def test_torchvision_order_chunks_images_as_torchvision_does() -> None:
+    """torchvision (0.29) puts the largest divisor of the batch up to 32 images in one matrix product; the
+    weight gradient's sums round by it, so the upstream order must chunk the same way."""
+    from baselines.muse.deformable import _images_apart, _images_per_product, _images_together
+
+    assert [_images_per_product(batch) for batch in (1, 2, 3, 4, 32, 33, 64, 70)] == [1, 2, 3, 4, 32, 11, 32, 14]
+    tensor = torch.arange(2 * 3 * 2 * 5).view(6, 1, 2, 5)
+    together = _images_together(tensor, 3)
+    assert together.shape == (2, 1, 2, 15)
+    assert torch.equal(together[0, 0, 1], torch.cat([tensor[image, 0, 1] for image in range(3)]))
+    assert torch.equal(_images_apart(together, 3), tensor)

@@ -103,9 +103,12 @@ def test_names_and_parameter_count_match_checkpoint(checkpoint: dict[str, torch.
     assert sum(parameter.numel() for parameter in block.parameters()) == sum(v.numel() for v in upstream.values())
 
 
-def test_four_heads_match_derivation() -> None:
-    """Four heads (two refinement convs) has no official weights; random ones stand in."""
+@pytest.mark.parametrize("upstream_order", [False, True])
+def test_four_heads_match_derivation(upstream_order: bool) -> None:
+    """Four heads (two refinement convs) has no official weights; random ones stand in. Upstream's order of
+    operations (`--numerics upstream`) computes the same function."""
     block = TaylorAttention(32, 4).double()
+    block.upstream_order = upstream_order
     with torch.no_grad():
         for parameter in block.parameters():
             parameter.normal_(generator=torch.Generator().manual_seed(parameter.numel()))
@@ -141,3 +144,16 @@ def test_silent_input_keeps_gradients_finite() -> None:
     block(x).sum().backward()
     assert torch.isfinite(x.grad).all()
     assert all(torch.isfinite(parameter.grad).all() for parameter in block.parameters())
+
+
+def test_upstream_order_has_the_same_gradients() -> None:
+    """In float64 the two orders give one function, so their gradients agree to rounding; in float32 they
+    differ in the last bits, which is the point of the upstream order (docs/training-parity.md)."""
+    block = TaylorAttention(16, 2).double()
+    x = torch.randn(2, 16, 8, 6, dtype=torch.float64, requires_grad=True)
+    gradients = []
+    for upstream_order in (False, True):
+        block.upstream_order = upstream_order
+        gradients.append(torch.autograd.grad(block(x).square().sum(), [x, *block.parameters()]))
+    for fast, upstream in zip(*gradients, strict=True):
+        torch.testing.assert_close(upstream, fast, rtol=1e-10, atol=1e-12)

@@ -68,7 +68,12 @@ class TaylorAttention(nn.Module):
         )
         self.refine_channels = [2 * head_dim * count for count in windows.values()]
 
+    upstream_order = False
+    """Compute in upstream's layout and order of operations (`imse.upstream.use_upstream_order`)."""
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.upstream_order:
+            return self._forward_upstream_order(x)
         batch, channels, height, width = x.shape
         positions = height * width
         context = self.channel_attention(x.mean((2, 3), keepdim=True))
@@ -85,6 +90,29 @@ class TaylorAttention(nn.Module):
         scale = torch.sigmoid(self._refine_logits(query, key, height, width)) * self.temperature / denominator
         attended = (numerator * scale).view(batch, channels, height, width)
         return self.projection(attended * context * spatial)
+
+    def _forward_upstream_order(self, x: Tensor) -> Tensor:
+        """The same function in upstream's order: q and v as [B, heads, N, head_dim], norms by torch.norm,
+        k @ v first, the denominator as N + q @ (sum of k, repeated per channel) + eps, then the division,
+        the temperature and the gate. Ours above rounds otherwise, and AdamW's first steps turn that into
+        weights (docs/training-parity.md)."""
+        batch, channels, height, width = x.shape
+        positions, head_dim = height * width, channels // self.heads
+        context = self.channel_attention(F.adaptive_avg_pool2d(x, 1))
+        spatial = self.spatial_branch(x)
+        query, key, value = self.qkv_depthwise(self.qkv(x)).chunk(3, dim=1)
+        query = query.reshape(batch, self.heads, head_dim, positions).transpose(2, 3)
+        key = key.reshape(batch, self.heads, head_dim, positions)
+        value = value.reshape(batch, self.heads, head_dim, positions).transpose(2, 3)
+        query = torch.div(query, torch.norm(query, p=2, dim=-1, keepdim=True) / 1 + EPSILON)
+        key = torch.div(key, torch.norm(key, p=2, dim=-2, keepdim=True) / 1 + EPSILON)
+        gate = torch.sigmoid(self._refine_logits(query.transpose(2, 3), key, height, width).transpose(2, 3))
+        numerator = torch.sum(value, dim=-2).unsqueeze(2) + query @ (key @ value)
+        key_sum = torch.sum(key, dim=-1).unsqueeze(3).repeat(1, 1, 1, head_dim)
+        denominator = torch.full((positions, head_dim), positions, device=x.device) + query @ key_sum + EPSILON
+        attended = torch.div(numerator, denominator) * self.temperature * gate
+        attended = attended.transpose(2, 3).reshape(batch, channels, height, width)
+        return self.projection(attended * context * F.gelu(spatial))
 
     def _refine_logits(self, query: Tensor, key: Tensor, height: int, width: int) -> Tensor:
         """Gate logits [B, heads, 1, N] from grouped convs over each head's [q; k] channels."""
