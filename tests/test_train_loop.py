@@ -301,6 +301,27 @@ def test_resume_with_another_config_is_refused(straight_run, tmp_path):
     assert train_synthetic(early, run_options(tmp_path / "early", resume=True)).steps == 1
 
 
+def test_resume_without_the_checkpoint_of_a_run_that_had_one_is_refused(straight_run, tmp_path):
+    """A finished run whose checkpoint is gone (or a folder of committed results) is not started again from step 0,
+    which would overwrite its logs and best.pt; nor is a checkpoint path that is a directory."""
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight_run, run_dir)
+    (run_dir / CHECKPOINT).unlink()
+    logs = {name: (run_dir / name).read_bytes() for name in (TRAIN_LOG, VALIDATION_LOG, BEST)}
+    with pytest.raises(ConfigError, match=r"no checkpoint_last.pt, yet its summary.json says it ran"):
+        train_synthetic(tiny_config(), run_options(run_dir, resume=True))
+    assert {name: (run_dir / name).read_bytes() for name in logs} == logs
+    (run_dir / CHECKPOINT).mkdir()
+    with pytest.raises(ConfigError, match="is not a file"):
+        train_synthetic(tiny_config(), run_options(run_dir, resume=True))
+    # no summary, but a log past the first checkpoint's step
+    killed = tiny_config(checkpoint_interval=2)
+    killed.save(tmp_path / "killed")
+    shutil.copy(straight_run / TRAIN_LOG, tmp_path / "killed" / TRAIN_LOG)
+    with pytest.raises(ConfigError, match=r"train_log.csv reaches step 6, past the first checkpoint at step 2"):
+        train_synthetic(killed, run_options(tmp_path / "killed", resume=True))
+
+
 def test_checkpoint_of_another_model_is_refused(straight_run, tmp_path):
     run_dir = tmp_path / "copy"
     shutil.copytree(straight_run, run_dir)

@@ -14,6 +14,7 @@ PESQ, and the protocol that chose it), the CSV logs and summary.json.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -324,7 +325,15 @@ class Trainer:
                 + "; ".join(differences)
                 + ". Resume with the run's own settings, or start a new run directory."
             )
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: is not a file; move it away, or start a new --out directory")
         if not path.is_file():
+            lost = _checkpoint_evidence(self.run_dir, self.config.checkpoint_interval)
+            if lost:
+                raise ConfigError(
+                    f"--resume: {self.run_dir} has no {CHECKPOINT}, yet {lost}: its checkpoint is gone, and starting "
+                    "again would overwrite its logs and best.pt. Restore the checkpoint, or start a new --out directory"
+                )
             return None  # killed before its first checkpoint: start again from step 0, as it would have
         checkpoint = load_checkpoint(path)
         if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
@@ -668,6 +677,22 @@ class Trainer:
             "torch_threads": torch.get_num_threads(),
         }
         atomic_write_text(self.run_dir / SUMMARY, json.dumps(summary, indent=2) + "\n")
+
+
+def _checkpoint_evidence(run_dir: Path, checkpoint_interval: int) -> str | None:
+    """Why `run_dir` must once have held a checkpoint (a summary, or a step logged at or past the first
+    checkpoint's), in words; None for a run killed before its first checkpoint."""
+    if (run_dir / SUMMARY).exists():
+        return f"its {SUMMARY} says it ran"
+    try:
+        with open(run_dir / TRAIN_LOG, encoding="utf-8", newline="") as stream:
+            steps = [row.get("step", "") for row in csv.DictReader(stream)]
+    except FileNotFoundError:
+        return None
+    logged = max((int(step) for step in steps if step.isdigit()), default=0)
+    if logged >= checkpoint_interval:
+        return f"its {TRAIN_LOG} reaches step {logged}, past the first checkpoint at step {checkpoint_interval}"
+    return None
 
 
 def train(config: TrainConfig, options: RunOptions, splits: TrainingSplits | None = None) -> TrainResult:
