@@ -536,12 +536,22 @@ def main(argv: list[str] | None = None) -> int:
                            help="torch intra-op threads (default 1, as the references were made)")
     options = arguments.parse_args(argv)
     torch.set_num_threads(options.threads)
-    if options.json is not None and options.json.is_dir():
-        return report_error(ParityError(f"--json {options.json}: is a directory; name the file to write"))
+    if options.json is not None:
+        if options.json.is_dir():
+            return report_error(ParityError(f"--json {options.json}: is a directory; name the file to write"))
+        try:  # before the steps, so that a check of minutes is not lost to a path it cannot write
+            with tempfile.NamedTemporaryFile(dir=options.json.parent, prefix=".parity-probe-"):
+                pass
+        except OSError as error:
+            return report_error(ParityError(
+                f"--json {options.json}: {options.json.parent} is not a folder this user can write to ({error})"
+            ))
     try:
         result = check_parity(load_reference(options.reference), options.init, options.device, options.numerics)
     except (ParityError, CheckpointError) as error:
         return report_error(error)
+    except ConfigError as error:  # a batch our trainer cannot take (e.g. a crop length the U-Net refuses)
+        return report_error(ParityError(f"{options.reference}: its batch cannot be trained here: {error}"))
     print(result.report())
     if options.json is not None:
         atomic_write_text(options.json, json.dumps(result.to_json(), indent=2) + "\n")
