@@ -368,6 +368,22 @@ def test_numbers_below_their_range_are_refused_by_the_parser(tmp_path, arguments
     assert stopped.value.code == 2 and "must be at least" in capsys.readouterr().err
 
 
+def test_an_unwritable_out_and_a_device_that_is_not_here_are_refused_before_the_data(tmp_path, capsys):
+    """Exit 2 naming --out or --device, before the (missing) data is looked at."""
+    from bench.train.__main__ import main
+
+    (tmp_path / "a-file").write_text("mine\n")
+    missing = ["--data", str(tmp_path / "no-corpus")]
+    assert main(["--model", "imse", "--out", str(tmp_path / "a-file" / "run"), *missing]) == 2
+    assert f"--out {tmp_path / 'a-file' / 'run'}: cannot be written" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["--model", "imse", "--out", str(tmp_path / "run"), "--device", "cuda", *missing]) == 2
+        assert "--device cuda: no CUDA device is available here" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["--model", "imse", "--out", str(tmp_path / "run"), "--device", "gpu"])
+    assert stopped.value.code == 2 and "invalid choice: 'gpu'" in capsys.readouterr().err
+
+
 def test_a_config_file_that_is_not_json_is_refused(tmp_path, capsys):
     from bench.train.__main__ import main
 

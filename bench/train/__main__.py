@@ -73,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
                                 "attention in the authors' order of operations and layout (IMSE then trains on their "
                                 "bits on the same machine; about 45%% slower)")
     arguments.add_argument("--model-overrides", type=json.loads, help="JSON of ModelConfig fields to replace")
-    arguments.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    arguments.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                           help="auto (cuda when there is one), cpu or cuda")
     arguments.add_argument("--threads", type=positive_integer, help="torch intra-op threads")
     arguments.add_argument("--stop-after-steps", type=positive_integer, help="stop (checkpointed) here, as if killed")
     arguments.add_argument("--no-progress", action="store_true")

@@ -16,6 +16,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from bench.train.config import ConfigError
+
 
 @dataclass(frozen=True)
 class ProcessGroup:
@@ -41,6 +43,8 @@ def initialise(device: str = "auto") -> ProcessGroup:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if device == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu (or auto)")
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local_rank)
         target = torch.device("cuda", local_rank)

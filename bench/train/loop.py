@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import json
 import math
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -316,6 +317,13 @@ class Trainer:
                     f"{self.run_dir} already holds a training run; pass --resume to continue it, "
                     "or choose a new --out directory"
                 )
+            try:  # before the data is read, so that an unwritable --out fails at once
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=self.run_dir, prefix=".write-probe-"):
+                    pass
+            except OSError as error:
+                raise ConfigError(f"--out {self.run_dir}: cannot be written ({error}); choose a folder you can "
+                                  "write to") from error
             return None
         saved = TrainConfig.load(self.run_dir)
         differences = config_differences(saved, self.config)
