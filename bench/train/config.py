@@ -30,6 +30,34 @@ class ConfigError(ValueError):
     """A config that cannot be used, or a resume whose config differs from the run's."""
 
 
+# Where a nested config's fields sit in config.json.
+_SECTIONS = {"OptimiserConfig": "optimiser.", "LossWeights": "losses."}
+# A field annotation -> the JSON values it takes (bool is no number here, though Python counts it as int).
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict": (dict,)}
+
+
+def check_field_types(instance: object) -> None:
+    """Refuse a field whose value is not of its annotated type (`int`, `float`, `bool`, `str`, `dict`, each
+    optionally `| None`; `tuple[float, float]`), naming the field: a config file is JSON written by hand."""
+    for item in dataclasses.fields(instance):
+        value = getattr(instance, item.name)
+        annotation = str(item.type)
+        where = _SECTIONS.get(type(instance).__name__, "") + item.name
+        if annotation.endswith(" | None"):
+            if value is None:
+                continue
+            annotation = annotation[: -len(" | None")]
+        if annotation == "tuple[float, float]":
+            if not (isinstance(value, tuple) and len(value) == 2 and all(_is(part, "float") for part in value)):
+                raise ConfigError(f"{where} must be a pair of numbers, got {value!r}")
+        elif annotation in _TYPES and not _is(value, annotation):
+            raise ConfigError(f"{where} must be {'a' if annotation != 'int' else 'an'} {annotation}, got {value!r}")
+
+
+def _is(value: object, annotation: str) -> bool:
+    return isinstance(value, _TYPES[annotation]) and (annotation == "bool" or not isinstance(value, bool))
+
+
 @dataclass(frozen=True)
 class OptimiserConfig:
     """AdamW for both networks and an ExponentialLR stepped once per epoch (upstream's values)."""
@@ -39,6 +67,16 @@ class OptimiserConfig:
     weight_decay: float = 0.01
     """torch's AdamW default, which upstream leaves in place."""
     learning_rate_decay: float = 0.99
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
+        if not self.learning_rate > 0 or not 0 < self.learning_rate_decay <= 1 or self.weight_decay < 0:
+            raise ConfigError(
+                f"optimiser: learning_rate must be positive, learning_rate_decay in (0, 1] and weight_decay at "
+                f"least 0, got {self.learning_rate}, {self.learning_rate_decay}, {self.weight_decay}"
+            )
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise ConfigError(f"optimiser.betas must each be in [0, 1), got {self.betas}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +88,9 @@ class LossWeights:
     phase: float = 0.3
     complex: float = 0.2
     """Upstream writes it as 0.1 * (2 * MSE)."""
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
 
 
 @dataclass(frozen=True)
@@ -94,6 +135,7 @@ class TrainConfig:
     losses: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.profile not in PROFILES:
             raise ConfigError(f"unknown profile {self.profile!r}; use one of {PROFILES}")
         if self.protocol not in PROTOCOLS:
@@ -111,6 +153,12 @@ class TrainConfig:
         for name in ("validation_interval", "checkpoint_interval", "log_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive")
+        if self.validation_utterances is not None and self.validation_utterances < 1:
+            raise ConfigError(
+                f"validation_utterances must be positive (or unset for all), got {self.validation_utterances}"
+            )
+        if not 0 <= self.discriminator_dropout < 1:
+            raise ConfigError(f"discriminator_dropout must be in [0, 1), got {self.discriminator_dropout}")
         # the U-Nets' hop is fixed by the models; a centred STFT has samples // hop + 1 frames
         frames = UNET_STFT.frames(self.segment_size)
         if frames % 4:
@@ -134,7 +182,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config fields {unknown}")
         optimiser = dict(values.pop("optimiser", {}))
-        if "betas" in optimiser:
+        if isinstance(optimiser.get("betas"), list):
             optimiser["betas"] = tuple(optimiser["betas"])
         losses = values.pop("losses", {})
         try:

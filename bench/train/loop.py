@@ -204,7 +204,10 @@ def model_config_for(config: TrainConfig) -> ModelConfig:
     base = registry.model(config.model).config
     if not config.model_overrides:
         return base
-    return type(base).from_dict({**base.to_dict(), **config.model_overrides})
+    try:
+        return type(base).from_dict({**base.to_dict(), **config.model_overrides})
+    except TypeError as error:  # a field the model's config does not have
+        raise ConfigError(f"model_overrides do not fit {config.model!r}'s config: {error}") from error
 
 
 def _load_initial_weights(generator: SpeechEnhancementNet, config: TrainConfig, model_config: ModelConfig) -> None:
