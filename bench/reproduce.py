@@ -269,6 +269,14 @@ SYSTEM_NAME = re.compile(r"trained-[a-z0-9][a-z0-9.-]*")
 """A trained row's name: one path component, never taken for the authors' weights or the noisy input."""
 
 
+def _same_recipe(run_dir: Path, record: Path) -> bool:
+    """Whether the run was trained from the same config as the committed row's (a retraining of that row)."""
+    try:
+        return TrainConfig.load(run_dir) == TrainConfig.load(record)
+    except ConfigError:
+        return False
+
+
 def _evaluate_run_command(run_dir: Path, system: str, data: str | None, results: Path) -> int:
     if not SYSTEM_NAME.fullmatch(system):
         print(f"error: --system {system!r}: a trained row's name is 'trained-' then lower-case letters, digits, "
@@ -278,9 +286,10 @@ def _evaluate_run_command(run_dir: Path, system: str, data: str | None, results:
     existing = provenance_path(results, "vb-mini", system)
     if existing.is_file():
         recorded = json.loads(existing.read_text(encoding="utf-8")).get("run")
-        if recorded != str(run_dir.resolve()):
-            print(f"error: {existing} already holds {system} from run {recorded}; choose another --system, or "
-                  f"delete that row's files under {results / 'measured'} to replace it", file=sys.stderr)
+        if recorded != str(run_dir.resolve()) and not _same_recipe(run_dir, results / TRAINING_RECORDS / system):
+            print(f"error: {existing} already holds {system} from run {recorded}, trained from another config.json; "
+                  f"choose another --system, or delete that row's files under {results / 'measured'} to replace "
+                  "it (a run of the same config, e.g. a retraining from the README, replaces it)", file=sys.stderr)
             return 2
     log = Log()
     work = pipeline.work_dir()

@@ -96,13 +96,14 @@ def use_upstream_order(model: nn.Module, enabled: bool = True) -> int:
     """Make every block of `model` that can compute in the authors' order of operations do so (or stop);
     returns how many blocks it set.
 
-    Our `ChannelLayerNorm` and MALA compute the same functions as upstream's in a faster order, and in
-    training the feed-forward and dense blocks take a faster layout (`imse.blocks.trains_fast`); both
+    Our `ChannelLayerNorm`, MALA and MUSE's Taylor attention compute the same functions as upstream's in
+    a faster order, MUSE's deformable convolution sums in another order than torchvision's kernel, and in
+    training the feed-forward and dense blocks take a faster layout (`imse.blocks.trains_fast`); all
     round differently. Float rounding is all that differs, but AdamW's first steps scale
     every element's gradient to about the learning rate, so that rounding moves many weights:
-    after three steps from the same state, 40% of IMSE's weights were more than 1e-5 from what
-    the authors' code gives on the same machine; in upstream's order, 0.05%
-    (docs/training-parity.md). Training uses it with `--numerics upstream`.
+    after three steps from the same state, 19% of IMSE's and 84% of MUSE's weights were more than
+    1e-5 from what the authors' code gives on the same machine; in upstream's order, 0.035% and
+    0.056% (docs/training-parity.md). Training uses it with `--numerics upstream`.
     """
     blocks = [module for module in model.modules() if hasattr(type(module), "upstream_order")]
     for block in blocks:

@@ -96,6 +96,29 @@ def test_the_evaluate_run_command_never_replaces_another_runs_rows(tmp_path, cap
     assert "already holds trained-imse from run /elsewhere/imse-smoke" in capsys.readouterr().err
 
 
+def test_a_retraining_of_the_same_config_may_replace_the_rows(tmp_path, capsys, monkeypatch):
+    """The README's commands retrain a committed row from its config.json in another folder; that run may replace
+    the row (a run of another config may not, above)."""
+    from bench.data.utterance import DataError
+
+    run = _finished_run(tmp_path / "run")
+    results = tmp_path / "results"
+    existing = results / "measured" / "vb-mini" / "trained-imse.provenance.json"
+    existing.parent.mkdir(parents=True)
+    existing.write_text(json.dumps({"system": "trained-imse", "run": "/elsewhere/imse-smoke"}))
+    record = results / "training" / "trained-imse"
+    record.mkdir(parents=True)
+    (record / "config.json").write_bytes((run / "config.json").read_bytes())
+
+    def stop(*arguments):
+        raise DataError("past the guard")
+
+    monkeypatch.setattr(reproduce, "_test_sets", stop)
+    arguments = ["--evaluate-run", str(run), "--system", "trained-imse", "--results", str(results)]
+    assert reproduce.main(arguments) == 2
+    assert "past the guard" in capsys.readouterr().err
+
+
 def test_a_fine_tuned_row_is_compared_with_the_bundle_it_started_from(tmp_path):
     """Only a trained row whose init is a known bundle gains a pair; a run from scratch or from a file does not,
     and a pair needs both rows scored."""
