@@ -131,10 +131,25 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_train(straight_run, tm
     run_dir = tmp_path / "finished"
     shutil.copytree(straight_run, run_dir)
     before = load_checkpoint(run_dir / CHECKPOINT)
+    (run_dir / "summary.json").write_text('{"written by": "the legs that trained"}\n')
     again = train_synthetic(tiny_config(), run_options(run_dir, resume=True))
     assert (again.start_step, again.steps, again.first_loss) == (6, 6, None)
     assert again.report().startswith("nothing to train: the run was already at step 6; best validation PESQ")
     assert_same_state(before, load_checkpoint(run_dir / CHECKPOINT))
+    # its summary still names the command and threads of the legs that trained
+    assert (run_dir / "summary.json").read_text() == '{"written by": "the legs that trained"}\n'
+
+
+def test_resume_on_another_thread_count_is_refused(straight_run, tmp_path):
+    """The thread count decides the bits on a CPU, so a run resumed on another one is reproducible by neither."""
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight_run, run_dir)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    assert checkpoint["torch_threads"] == 1
+    checkpoint["torch_threads"] = 2
+    save_checkpoint(run_dir / CHECKPOINT, checkpoint)
+    with pytest.raises(CheckpointError, match=r"was trained on 2 torch thread\(s\), now 1; resume with --threads 2"):
+        train_synthetic(tiny_config(), run_options(run_dir, resume=True))
 
 
 def test_killed_process_resumes_to_the_same_weights(straight_run, tmp_path):

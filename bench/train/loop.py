@@ -369,6 +369,13 @@ class Trainer:
                 f"{path}: was written by {checkpoint['world_size']} processes, now there are "
                 f"{self.group.world_size}; resume with the same --nproc-per-node"
             )
+        threads = checkpoint.get("torch_threads")  # absent before 2026-12-02
+        if self.group.device.type == "cpu" and threads is not None and threads != torch.get_num_threads():
+            raise CheckpointError(
+                f"{path}: was trained on {threads} torch thread(s), now {torch.get_num_threads()}; resume with "
+                f"--threads {threads}: on a CPU the thread count decides the bits, and a run of two counts is "
+                "reproducible by neither"
+            )
         self.generator.load_state_dict(checkpoint["generator"])
         self.discriminator.load_state_dict(checkpoint["discriminator"])
         self.generator_optimiser.load_state_dict(checkpoint["generator_optimiser"])
@@ -399,6 +406,7 @@ class Trainer:
                 "position": dataclasses.asdict(self.position),
                 "processes": processes,
                 "world_size": self.group.world_size,
+                "torch_threads": torch.get_num_threads(),
             }
             save_checkpoint(self.run_dir / CHECKPOINT, payload)
         distributed.barrier(self.group)
@@ -560,7 +568,8 @@ class Trainer:
             result = self._result(done)
         finally:
             distributed.shutdown(self.group)
-        if self.group.is_main:
+        if self.group.is_main and (done.first_loss is not None or not (self.run_dir / SUMMARY).exists()):
+            # a resume with nothing left to train keeps the summary (and the command) of the legs that trained
             self._write_summary(result)
             from bench.plots import learning_curve  # matplotlib: only once the steps are done
 
