@@ -170,6 +170,7 @@ def evaluate_run(run_dir: Path, system: str, test_sets: list[pipeline.TestSet], 
         raise pipeline.PipelineError(f"{run_dir / TRAIN_LOG} is missing: the run has no learning curve to keep "
                                      "beside its rows; evaluate a run directory that bench.train wrote")
     config = TrainConfig.load(run_dir)
+    _check_the_run_is_the_rows(run_dir, system, config)
     budget = TrainingBudget.from_run(run_dir)
     _keep_training_record(run_dir, results / TRAINING_RECORDS / system)
     print(f"{system}: {budget.label()}, {budget.step_minutes:g} min of steps", file=sys.stderr)
@@ -178,6 +179,31 @@ def evaluate_run(run_dir: Path, system: str, test_sets: list[pipeline.TestSet], 
         pipeline.evaluate_weights(str(best), test_set, results, work, system, ORIGIN_TRAINED, seed=config.seed,
                                   profile=config.profile, training_data=config.data, init=config.init,
                                   run=str(run_dir.resolve()), budget=budget.as_record())
+
+
+def _check_the_run_is_the_rows(run_dir: Path, system: str, config: TrainConfig) -> None:
+    """Refuse a run whose rows would read as something it is not: unfinished, another model than the row's name
+    says (tables show the name, not the model), or an architecture other than the registered model's."""
+    summary = run_dir / SUMMARY
+    if summary.is_file():
+        recorded = json.loads(summary.read_text(encoding="utf-8"))
+        if recorded.get("finished") is False:
+            raise pipeline.PipelineError(
+                f"{summary}: the run stopped at step {recorded.get('steps')} before its budget's end; finish it "
+                f"with python -m bench.train --config {run_dir / CONFIG_FILE} --resume --out {run_dir}"
+            )
+    named = sorted((model for model in registry.model_names()
+                    if system == f"trained-{model}" or system.startswith(f"trained-{model}-")), key=len)
+    if not named or named[-1] != config.model:
+        raise pipeline.PipelineError(
+            f"--system {system}: names {named[-1] if named else 'no registered model'}, but {run_dir} trained "
+            f"{config.model!r}; name its rows trained-{config.model} or trained-{config.model}-SOMETHING"
+        )
+    if config.model_overrides:
+        raise pipeline.PipelineError(
+            f"{run_dir / CONFIG_FILE}: overrides {config.model!r}'s architecture ({config.model_overrides}); its rows "
+            f"would read as the registered model's. Score its enhanced audio with python -m bench.evaluate instead"
+        )
 
 
 def _keep_training_record(run_dir: Path, destination: Path) -> None:
@@ -291,6 +317,10 @@ def _evaluate_run_command(run_dir: Path, system: str, data: str | None, results:
                   f"choose another --system, or delete that row's files under {results / 'measured'} to replace "
                   "it (a run of the same config, e.g. a retraining from the README, replaces it)", file=sys.stderr)
             return 2
+    if not (results / "reported.csv").is_file():  # the tables written after the scoring need it
+        print(f"error: {results / 'reported.csv'} not found: --results names the project's results folder (it holds "
+              "the numbers reported in the papers)", file=sys.stderr)
+        return 2
     log = Log()
     work = pipeline.work_dir()
     try:

@@ -109,6 +109,7 @@ def test_a_retraining_of_the_same_config_may_replace_the_rows(tmp_path, capsys, 
     record = results / "training" / "trained-imse"
     record.mkdir(parents=True)
     (record / "config.json").write_bytes((run / "config.json").read_bytes())
+    (results / "reported.csv").write_text("system\n")
 
     def stop(*arguments):
         raise DataError("past the guard")
@@ -193,3 +194,28 @@ def test_a_model_named_twice_is_trained_once_and_all_goes_alone(monkeypatch, one
     assert "give 'all' alone" in capsys.readouterr().err
     with pytest.raises(ValueError, match="each model once"):
         pipeline.train_runs(["imse", "imse"], "smoke", 0, "vb-mini", Path("runs"), jobs=2)
+
+
+@pytest.mark.parametrize(("change", "system", "message"), [
+    ({"finished": False}, "trained-imse-cpu", "the run stopped at step 2000 before its budget's end"),
+    ({}, "trained-muse-cpu", "names muse, but .* trained 'imse'"),
+    ({}, "trained-imse-de", "names imse-de, but .* trained 'imse'"),
+    ({"model_overrides": {"dense_channel": 8}}, "trained-imse-cpu", "overrides 'imse''s architecture"),
+])
+def test_a_run_whose_rows_would_read_as_something_else_is_refused(tmp_path, monkeypatch, change, system, message):
+    """Unfinished, another model than the row's name says, or another architecture: refused before any file is
+    written under results/."""
+    run = _finished_run(tmp_path / "run", model_overrides=change.get("model_overrides"))
+    if "finished" in change:
+        (run / "summary.json").write_text(json.dumps({"steps": 2000, "best_step": 1750, "finished": False}))
+    monkeypatch.setattr(pipeline, "evaluate_weights", lambda *arguments, **details: pytest.fail("scored"))
+    with pytest.raises(pipeline.PipelineError, match=message):
+        reproduce.evaluate_run(run, system, [], tmp_path / "results", tmp_path / "work", reproduce.Log())
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_results_folder_without_the_reported_numbers_is_refused_before_any_scoring(tmp_path, capsys):
+    run = _finished_run(tmp_path / "run")
+    assert reproduce.main(["--evaluate-run", str(run), "--system", "trained-imse-cpu",
+                           "--results", str(tmp_path / "fresh")]) == 2
+    assert "reported.csv not found: --results names the project's results folder" in capsys.readouterr().err
