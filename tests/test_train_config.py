@@ -51,3 +51,19 @@ def test_model_overrides_of_a_field_the_model_lacks_are_refused():
     config = TrainConfig.from_dict(edited(("model_overrides",), {"nope": 1}))
     with pytest.raises(ConfigError, match="model_overrides do not fit 'imse'"):
         model_config_for(config)
+
+
+def test_the_cli_records_the_data_it_will_read_by_name_and_refuses_a_profile_beside_a_config(tmp_path, monkeypatch):
+    """Without --data, config.json names the source ($IMSE_BENCH_DATA, else vb-mini) instead of null; --profile
+    with --config (which holds its own profile) is refused instead of ignored."""
+    from bench.train.__main__ import build_config, parser
+
+    monkeypatch.delenv("IMSE_BENCH_DATA", raising=False)
+    assert build_config(parser().parse_args(["--model", "imse", "--out", "run"])).data == "vb-mini"
+    monkeypatch.setenv("IMSE_BENCH_DATA", "/corpora/vbdmd")
+    config = build_config(parser().parse_args(["--model", "imse", "--out", "run"]))
+    assert (config.data, config.profile) == ("/corpora/vbdmd", "paper")
+    path = config.save(tmp_path)
+    assert build_config(parser().parse_args(["--config", str(path), "--out", "run"])) == config
+    with pytest.raises(ConfigError, match="holds its own profile"):
+        build_config(parser().parse_args(["--config", str(path), "--profile", "cpu", "--out", "run"]))

@@ -311,7 +311,7 @@ def test_resume_with_another_config_is_refused(straight_run, tmp_path):
     with pytest.raises(ConfigError, match="no config"):
         train_synthetic(tiny_config(), run_options(tmp_path / "nothing", resume=True))
     # killed before its first checkpoint: --resume starts again from step 0
-    early = tiny_config(max_steps=1, validation_interval=100, validation_utterances=0)
+    early = tiny_config(max_steps=1, validation_interval=100)
     early.save(tmp_path / "early")
     assert train_synthetic(early, run_options(tmp_path / "early", resume=True)).steps == 1
 

@@ -45,8 +45,10 @@ def parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n", 2)[2],
     )
     arguments.add_argument("--model", help="a registered model name (imse, muse, ...)")
-    arguments.add_argument("--data", help="a data source (vb-mini, a VoiceBank+DEMAND copy, a directory)")
-    arguments.add_argument("--profile", choices=PROFILES, default="paper")
+    arguments.add_argument("--data", help="a data source (vb-mini, a VoiceBank+DEMAND copy, a directory); default "
+                           "$IMSE_BENCH_DATA, else vb-mini, recorded by name in config.json")
+    arguments.add_argument("--profile", choices=PROFILES, help="the preset (default paper); not with --config, "
+                           "whose file holds its profile")
     arguments.add_argument("--config", type=Path, help="a config.json to start from instead of the --profile preset")
     arguments.add_argument("--out", required=True, type=Path, help="the run directory")
     arguments.add_argument("--seed", type=int)
@@ -103,15 +105,24 @@ def build_config(arguments: argparse.Namespace) -> TrainConfig:
         "model_overrides": arguments.model_overrides,
     }
     if arguments.config is not None:
+        if arguments.profile is not None:
+            raise ConfigError(f"--profile {arguments.profile}: --config {arguments.config} holds its own profile; "
+                              "give one of the two")
         base = load_config_file(arguments.config)
         given = {key: value for key, value in overrides.items() if value is not None}
         for key in ("model", "data"):
             if getattr(arguments, key) is not None:
                 given[key] = getattr(arguments, key)
-        return dataclasses.replace(base, **given)
-    if arguments.model is None:
+        config = dataclasses.replace(base, **given)
+    elif arguments.model is None:
         raise ConfigError("--model is required (or --config)")
-    return profile_config(arguments.profile, arguments.model, arguments.data, **overrides)
+    else:
+        config = profile_config(arguments.profile or "paper", arguments.model, arguments.data, **overrides)
+    if config.data is None:  # the source it will read, by name, so that config.json says what it trained on
+        from bench.data.resolve import DATA_VARIABLE, VB_MINI
+
+        config = dataclasses.replace(config, data=os.environ.get(DATA_VARIABLE) or VB_MINI)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
