@@ -37,11 +37,15 @@ class CsvLog:
         self.columns = columns
 
     def truncate_after(self, step: int) -> None:
-        """Keep the header and the rows up to and including `step`."""
+        """Keep the header and the rows up to and including `step`. A last line without its newline is a row
+        torn by a kill mid-write (rows are written whole, then flushed): it is dropped, being past the
+        checkpoint the run resumes from."""
         if not self.path.is_file():
             return
-        with open(self.path, encoding="utf-8", newline="") as stream:
-            rows = [row for row in csv.DictReader(stream) if int(row["step"]) <= step]
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        rows = [row for row in csv.DictReader(io.StringIO(text, newline="")) if int(row["step"]) <= step]
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.columns, lineterminator="\n")
         writer.writeheader()
