@@ -219,7 +219,8 @@ def learning_curve(run_dir: Path, output: Path | None = None) -> list[Path]:
             values = pandas.to_numeric(steps[term], errors="coerce")
             axis.plot(steps["step"], values, color=colour, alpha=0.25, linewidth=0.6)
             axis.plot(steps["step"], values.rolling(window, min_periods=1).mean(), color=colour, label=term)
-        axis.set(xlabel="generator step", title=title, ylabel="loss (unweighted)" if axis is axes[0] else "value")
+        label = "loss (terms unweighted, total weighted)" if axis is axes[0] else "value"
+        axis.set(xlabel="generator step", title=title, ylabel=label)
         axis.legend(fontsize=7)
     axes[0].set_yscale("log")  # the terms are positive and span decades
     measured = [m for m in VALIDATION_MEASURES if validations is not None and validations[m].notna().any()]
