@@ -5,10 +5,13 @@ against the authors' generator run in float64, on a training-step reference's no
         --repository ~/src/MUSE-Speech-Enhancement --checkpoint ../shared/checkpoints/muse/g_best \
         --reference ../shared/parity/muse_train_step.pt
 
-Our MUSE's training step differs from the authors' by far more than the authors' code differs
-between two machines (docs/training-parity.md). This tells a wrong function from rounding: in
+It tells a wrong function from rounding, and says which order of operations rounds less: in
 float64 the two generators must agree to about 1e-13 if they compute the same function, and in
-float32 each one's distance from the float64 gradients is its own rounding error. The loss is
+float32 each one's distance from the float64 gradients is its own rounding error. In our fast
+order MUSE's float32 gradients are far nearer the exact ones than the authors' (one reason the
+fast order is the default); in upstream's order (`--numerics upstream`: the authors' attention
+order and torchvision's deformable-convolution order) ours round as theirs do, which is what the
+parity check needs (docs/training-parity.md). The loss is
 the mean square of each of the three outputs, a fixed function of all of them, so that only the
 generator's forward and backward are measured. It runs in the authors' environment (torchvision's
 DeformConv2d) and imports this project from the checkout it lies in.
