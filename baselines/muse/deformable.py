@@ -116,13 +116,7 @@ def _bilinear_corners(
     """
     height, width = size
     batch, offset_groups, taps, _, out_h, out_w = offset.shape
-    options = {"dtype": offset.dtype, "device": offset.device}
-    tap_row = torch.arange(kernel[0], **options).repeat_interleave(kernel[1]) * dilation[0]
-    tap_column = torch.arange(kernel[1], **options).repeat(kernel[0]) * dilation[1]
-    out_row = torch.arange(out_h, **options) * stride[0] - padding[0]
-    out_column = torch.arange(out_w, **options) * stride[1] - padding[1]
-    y = (out_row.view(1, -1, 1) + tap_row.view(-1, 1, 1)) + offset[:, :, :, 0]
-    x = (out_column.view(1, 1, -1) + tap_column.view(-1, 1, 1)) + offset[:, :, :, 1]
+    y, x = _sampling_points(offset, kernel, stride, padding, dilation)
 
     y_low = y.detach().floor()
     x_low = x.detach().floor()
@@ -142,6 +136,24 @@ def _bilinear_corners(
     index = torch.stack((top_left, top_left + 1, top_left + padded_width, top_left + padded_width + 1), dim=2)
     shape = (batch, offset_groups, CORNERS, taps * out_h * out_w)
     return index.view(shape), coefficient.view(shape)
+
+
+def _sampling_points(
+    offset: Tensor, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[Tensor, Tensor]:
+    """(y, x), each [B, G, taps, H_out, W_out]: output position times stride, minus padding, plus the tap
+    times dilation (whole numbers, exact), plus the offset [B, G, taps, 2, H_out, W_out]: one rounding, as
+    torchvision's kernel computes them."""
+    out_h, out_w = offset.shape[-2:]
+    options = {"dtype": offset.dtype, "device": offset.device}
+    tap_row = torch.arange(kernel[0], **options).repeat_interleave(kernel[1]) * dilation[0]
+    tap_column = torch.arange(kernel[1], **options).repeat(kernel[0]) * dilation[1]
+    out_row = torch.arange(out_h, **options) * stride[0] - padding[0]
+    out_column = torch.arange(out_w, **options) * stride[1] - padding[1]
+    y = (out_row.view(1, -1, 1) + tap_row.view(-1, 1, 1)) + offset[:, :, :, 0]
+    x = (out_column.view(1, 1, -1) + tap_column.view(-1, 1, 1)) + offset[:, :, :, 1]
+    return y, x
 
 
 class _BilinearGather(torch.autograd.Function):
@@ -244,13 +256,7 @@ class _Geometry:
         """(y, x) sampling points, each [B, G, taps, H_out * W_out]: the integer grid plus the offset."""
         grid = self.offset_groups, self.taps, 2, self.out_h, self.out_w
         offset = offset.reshape(self.batch, *grid)
-        options = {"dtype": offset.dtype, "device": offset.device}
-        tap_row = torch.arange(self.kernel[0], **options).repeat_interleave(self.kernel[1]) * self.dilation[0]
-        tap_column = torch.arange(self.kernel[1], **options).repeat(self.kernel[0]) * self.dilation[1]
-        out_row = torch.arange(self.out_h, **options) * self.stride[0] - self.padding[0]
-        out_column = torch.arange(self.out_w, **options) * self.stride[1] - self.padding[1]
-        y = (out_row.view(1, -1, 1) + tap_row.view(-1, 1, 1)) + offset[:, :, :, 0]
-        x = (out_column.view(1, 1, -1) + tap_column.view(-1, 1, 1)) + offset[:, :, :, 1]
+        y, x = _sampling_points(offset, self.kernel, self.stride, self.padding, self.dilation)
         shape = (self.batch, self.offset_groups, self.taps, self.out_h * self.out_w)
         return y.reshape(shape), x.reshape(shape)
 
