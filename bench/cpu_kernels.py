@@ -31,13 +31,24 @@ NATIVE_COMMANDS = frozenset({"bench.train.parity"})
 
 
 def running_module(argv: list[str] | None = None) -> str | None:
-    """The module this Python process was started with (`python -m NAME`), or None."""
+    """The module this Python process was started with (`python -m NAME`), or None: read as CPython reads its
+    options (grouped short flags, -W and -X taking a value), stopping at -c or at a script's name."""
     argv = sys.orig_argv if argv is None else argv
-    for index, argument in enumerate(argv[1:], start=1):
-        if argument == "-c":
-            return None
-        if argument.startswith("-m"):
-            return argument[2:] or (argv[index + 1] if index + 1 < len(argv) else None)
+    index = 1
+    while index < len(argv):
+        argument = argv[index]
+        if argument == "-" or not argument.startswith("-") or argument.startswith("--"):
+            return None  # a script, stdin, or a long option (none of which CPython's -m follows here)
+        for position, flag in enumerate(argument[1:], start=2):
+            if flag == "c":
+                return None
+            if flag in "mWX":
+                value = argument[position:] or (argv[index + 1] if index + 1 < len(argv) else None)
+                if flag == "m":
+                    return value
+                index += 0 if argument[position:] else 1
+                break
+        index += 1
     return None
 
 

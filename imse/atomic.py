@@ -47,3 +47,10 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a whole text file atomically."""
     with atomic_write(path, "w", encoding="utf-8") as stream:
         stream.write(text)
+
+
+def check_writable_folder(folder: str | os.PathLike) -> None:
+    """Raise OSError unless a file can be created in `folder`: checked before long work whose results go
+    there (os.access says yes to root for folders no one can write, such as /proc)."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+        pass

@@ -45,6 +45,11 @@ def test_bench_pins_avx2_kernels_unless_the_caller_chose():
     (["python", "-c", "import bench", "-m", "bench.train.parity"], None),
     (["python", "script.py"], None),
     (["python", "-m"], None),
+    (["python", "-Im", "bench.train.parity"], "bench.train.parity"),
+    (["python", "-Wignore", "-u", "-m", "bench.reproduce"], "bench.reproduce"),
+    (["python", "script.py", "-m", "bench.train.parity"], None),
+    (["python", "/usr/bin/pytest", "-m", "bench.train.parity"], None),
+    (["python", "-W", "-m", "script.py"], None),
 ])
 def test_the_running_module_is_read_from_the_command_line(argv, module):
     assert running_module(argv) == module

@@ -118,6 +118,10 @@ def test_a_retraining_of_the_same_config_may_replace_the_rows(tmp_path, capsys, 
     arguments = ["--evaluate-run", str(run), "--system", "trained-imse", "--results", str(results)]
     assert reproduce.main(arguments) == 2
     assert "past the guard" in capsys.readouterr().err
+    # a record of another config (another seed) is another run's row
+    (record / "config.json").write_bytes(profile_config("cpu", "imse", seed=7).save(tmp_path).read_bytes())
+    assert reproduce.main(arguments) == 2
+    assert "trained from another config.json" in capsys.readouterr().err
 
 
 def test_a_fine_tuned_row_is_compared_with_the_bundle_it_started_from(tmp_path):

@@ -34,6 +34,12 @@ def edited(path: tuple[str, ...], value: object) -> dict:
     (("optimiser", "betas"), 5, "optimiser.betas must be a pair of numbers, got 5"),
     (("optimiser", "betas"), [0.8, 2], r"optimiser.betas must each be in \[0, 1\)"),
     (("losses", "metric"), None, "losses.metric must be a float, got None"),
+    (("losses", "metric"), -5, "losses.metric must be a finite weight, 0 or more, got -5"),
+    (("losses", "phase"), float("nan"), "losses.phase must be a finite weight"),
+    (("optimiser", "weight_decay"), float("nan"), "weight_decay at least 0"),
+    (("optimiser", "learning_rate"), float("inf"), "learning_rate must be positive"),
+    (("optimiser",), None, "optimiser must be an object of fields, got None"),
+    (("losses",), [1, 2], "losses must be an object of fields"),
 ])
 def test_a_field_of_the_wrong_type_or_range_is_refused_by_name(path, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -47,8 +53,9 @@ def test_the_values_json_gives_back_are_accepted():
     assert TrainConfig.from_dict(edited(("max_steps",), None)).max_steps is None
 
 
-def test_model_overrides_of_a_field_the_model_lacks_are_refused():
-    config = TrainConfig.from_dict(edited(("model_overrides",), {"nope": 1}))
+@pytest.mark.parametrize("overrides", [{"nope": 1}, {"dense_channel": "8"}])
+def test_model_overrides_the_model_cannot_take_are_refused(overrides):
+    config = TrainConfig.from_dict(edited(("model_overrides",), overrides))
     with pytest.raises(ConfigError, match="model_overrides do not fit 'imse'"):
         model_config_for(config)
 

@@ -335,6 +335,11 @@ def test_resume_without_the_checkpoint_of_a_run_that_had_one_is_refused(straight
     shutil.copy(straight_run / TRAIN_LOG, tmp_path / "killed" / TRAIN_LOG)
     with pytest.raises(ConfigError, match=r"train_log.csv reaches step 6, past the first checkpoint at step 2"):
         train_synthetic(killed, run_options(tmp_path / "killed", resume=True))
+    # killed while validating step 6 of a run that checkpoints every 6: no checkpoint yet, so it starts again
+    validating = tiny_config(checkpoint_interval=6)
+    validating.save(tmp_path / "validating")
+    shutil.copy(straight_run / TRAIN_LOG, tmp_path / "validating" / TRAIN_LOG)
+    assert train_synthetic(validating, run_options(tmp_path / "validating", resume=True)).steps == 6
 
 
 def test_checkpoint_of_another_model_is_refused(straight_run, tmp_path):

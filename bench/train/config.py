@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,9 @@ class OptimiserConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        if not self.learning_rate > 0 or not 0 < self.learning_rate_decay <= 1 or self.weight_decay < 0:
+        finite = all(math.isfinite(value) for value in (self.learning_rate, self.weight_decay, *self.betas))
+        in_range = self.learning_rate > 0 and 0 < self.learning_rate_decay <= 1 and self.weight_decay >= 0
+        if not (finite and in_range):
             raise ConfigError(
                 f"optimiser: learning_rate must be positive, learning_rate_decay in (0, 1] and weight_decay at "
                 f"least 0, got {self.learning_rate}, {self.learning_rate_decay}, {self.weight_decay}"
@@ -91,6 +94,10 @@ class LossWeights:
 
     def __post_init__(self) -> None:
         check_field_types(self)
+        for item in dataclasses.fields(self):
+            weight = getattr(self, item.name)
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ConfigError(f"losses.{item.name} must be a finite weight, 0 or more, got {weight}")
 
 
 @dataclass(frozen=True)
@@ -181,10 +188,13 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown config fields {unknown}")
-        optimiser = dict(values.pop("optimiser", {}))
+        optimiser, losses = values.pop("optimiser", {}), values.pop("losses", {})
+        for name, section in (("optimiser", optimiser), ("losses", losses)):
+            if not isinstance(section, dict):
+                raise ConfigError(f"{name} must be an object of fields, got {section!r}")
+        optimiser = dict(optimiser)
         if isinstance(optimiser.get("betas"), list):
             optimiser["betas"] = tuple(optimiser["betas"])
-        losses = values.pop("losses", {})
         try:
             return cls(**values, optimiser=OptimiserConfig(**optimiser), losses=LossWeights(**losses))
         except TypeError as error:  # a missing field, or an unknown one inside optimiser or losses

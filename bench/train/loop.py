@@ -18,7 +18,6 @@ import csv
 import dataclasses
 import json
 import math
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from bench.train.logs import SUMMARY, TIMING_LOG, TRAIN_LOG, VALIDATION_LOG, Csv
 from bench.train.losses import GeneratorLoss, Spectrum, discriminator_loss, generator_loss
 from bench.train.pesq_targets import BatchTargets, PendingTargets, PesqTargets
 from bench.train.validation import ValidationResult, validate
-from imse.atomic import atomic_write_text
+from imse.atomic import atomic_write_text, check_writable_folder
 from imse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from imse.dsp import complex_from_polar, magnitude_phase_istft, magnitude_phase_stft
 from imse.registry import registry
@@ -206,7 +205,7 @@ def model_config_for(config: TrainConfig) -> ModelConfig:
         return base
     try:
         return type(base).from_dict({**base.to_dict(), **config.model_overrides})
-    except TypeError as error:  # a field the model's config does not have
+    except (TypeError, ValueError) as error:  # a field the model's config does not have, or a value it refuses
         raise ConfigError(f"model_overrides do not fit {config.model!r}'s config: {error}") from error
 
 
@@ -320,15 +319,10 @@ class Trainer:
                     f"{self.run_dir} already holds a training run; pass --resume to continue it, "
                     "or choose a new --out directory"
                 )
-            try:  # before the data is read, so that an unwritable --out fails at once
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=self.run_dir, prefix=".write-probe-"):
-                    pass
-            except OSError as error:
-                raise ConfigError(f"--out {self.run_dir}: cannot be written ({error}); choose a folder you can "
-                                  "write to") from error
+            self._check_writable(create=True)
             return None
         saved = TrainConfig.load(self.run_dir)
+        self._check_writable(create=False)
         differences = config_differences(saved, self.config)
         if differences:
             raise ConfigError(
@@ -354,6 +348,16 @@ class Trainer:
         if missing:
             raise CheckpointError(f"{path}: a bench.train checkpoint without {', '.join(missing)}; it is damaged")
         return checkpoint
+
+    def _check_writable(self, create: bool) -> None:
+        """Refuse an --out this user cannot write to, before the data is read (creating it for a fresh run)."""
+        try:
+            if create:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            check_writable_folder(self.run_dir)
+        except OSError as error:
+            raise ConfigError(f"--out {self.run_dir}: cannot be written ({error}); choose a folder you can "
+                              "write to") from error
 
     def _restore(self, checkpoint: dict) -> None:
         path = self.run_dir / CHECKPOINT
@@ -710,7 +714,8 @@ def _checkpoint_evidence(run_dir: Path, checkpoint_interval: int) -> str | None:
     except FileNotFoundError:
         return None
     logged = max((int(step) for step in steps if step.isdigit()), default=0)
-    if logged >= checkpoint_interval:
+    # step N is logged, then validated, then checkpointed: a kill in between leaves N logged and no checkpoint
+    if logged > checkpoint_interval:
         return f"its {TRAIN_LOG} reaches step {logged}, past the first checkpoint at step {checkpoint_interval}"
     return None
 

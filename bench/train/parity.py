@@ -21,8 +21,9 @@ of the recipe) from the same state, on the same batch, for as many steps, and co
 
 These are about 10x what separates the official code on one thread from itself on two.
 
-The check keeps torch's own choice of CPU kernels, as the authors' code does (`bench.cpu_kernels`
-pins every other bench command to AVX2): the shared references were made with oneDNN's AVX-512
+Run as `python -m bench.train.parity`, the check keeps torch's own choice of CPU kernels, as the
+authors' code does (`bench.cpu_kernels` pins every other bench command to AVX2, and `check_parity`
+called inside one runs pinned like it): the shared references were made with oneDNN's AVX-512
 convolutions, and AdamW's first steps turn another kernel's rounding into 38% of IMSE's weights
 apart. Its first line names the kernels it ran.
 """
@@ -49,7 +50,7 @@ from bench.train.data import DataError, TrainingSplits
 from bench.train.loop import RunOptions, Trainer
 from bench.train.pesq_targets import BatchTargets, PesqTargets
 from imse.arguments import positive_integer
-from imse.atomic import atomic_write_text
+from imse.atomic import atomic_write_text, check_writable_folder
 from imse.checkpoint import CheckpointError, load_checkpoint, sha256_of
 from imse.dsp import magnitude_phase_stft
 from imse.registry import registry
@@ -540,8 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         if options.json.is_dir():
             return report_error(ParityError(f"--json {options.json}: is a directory; name the file to write"))
         try:  # before the steps, so that a check of minutes is not lost to a path it cannot write
-            with tempfile.NamedTemporaryFile(dir=options.json.parent, prefix=".parity-probe-"):
-                pass
+            check_writable_folder(options.json.parent)
         except OSError as error:
             return report_error(ParityError(
                 f"--json {options.json}: {options.json.parent} is not a folder this user can write to ({error})"
