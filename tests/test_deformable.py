@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from baselines.muse.deformable import DeformConv2d, deform_conv2d, deform_conv2d_upstream_order
+from tests.dummies.cpu import unlike_the_reference_cpu
 from tests.dummies.reference_deformable import reference_deform_conv2d
+
+TORCHVISION_BITS = Path(__file__).parent / "data" / "torchvision_deform_conv2d.pt"
+"""torchvision 0.29.1's output and gradients on a small MUSE-like case (scripts/torchvision_deform_reference.py)."""
 
 # Ours, and the same function in torchvision's CPU order (bit for bit torchvision's in float32: the MUSE
 # parity check, tests/test_train_parity.py, fails with 31% of the weights apart without it).
@@ -164,3 +169,21 @@ def test_torchvision_order_chunks_images_as_torchvision_does() -> None:
     assert together.shape == (2, 1, 2, 15)
     assert torch.equal(together[0, 0, 1], torch.cat([tensor[image, 0, 1] for image in range(3)]))
     assert torch.equal(_images_apart(together, 3), tensor)
+
+
+def test_torchvision_order_gives_torchvisions_bits(one_torch_thread):
+    """Output and all three gradients equal, bit for bit, what torchvision 0.29.1 computed in the authors'
+    environment: the float64 tests above cannot tell two orders of summation apart; this does (reverse the
+    corners' sum, or sum the offsets' gradient with one .sum, and it fails). Our fast order does not give them."""
+    reason = unlike_the_reference_cpu()
+    if reason:
+        pytest.skip(reason)
+    case = torch.load(TORCHVISION_BITS, weights_only=False)
+    for implementation, bit_for_bit in ((deform_conv2d_upstream_order, True), (deform_conv2d, False)):
+        leaves = [case[name].clone().requires_grad_() for name in ("input", "offset", "weight")]
+        output = implementation(leaves[0], leaves[1], leaves[2], None, padding=1)
+        gradients = torch.autograd.grad(output, leaves, case["grad_output"])
+        ours = dict(zip(("output", "grad_input", "grad_offset", "grad_weight"), (output.detach(), *gradients),
+                        strict=True))
+        equal = {name: torch.equal(value, case[name]) for name, value in ours.items()}
+        assert all(equal.values()) if bit_for_bit else not all(equal.values()), equal

@@ -22,6 +22,7 @@ from bench.cpu_kernels import PINNED
 from bench.train.discriminator import MetricDiscriminator, spectral_norm
 from bench.train.parity import gradient_agreement, main, weight_agreement
 from imse.registry import registry
+from tests.dummies.cpu import unlike_the_reference_cpu
 
 LOSS_RELATIVE, LOSS_ABSOLUTE, PESQ_TARGET = 1e-3, 1e-7, 1e-3
 WEIGHT_SHARE = 0.005
@@ -116,9 +117,9 @@ def test_parity_passes(parity_runs, name: str):
     were made with oneDNN's AVX-512 convolutions: bench's AVX2 pin, which this command does not take, ended with
     38% of IMSE's weights apart (limit 0.5%). MUSE passes only in upstream's order of its attention and its
     deformable convolution (torchvision's CPU kernel's order): without them, 84% and 31% apart."""
-    if not torch.cpu._is_avx512_supported():
-        pytest.skip("the shared references were made with oneDNN's AVX-512 convolutions, which this CPU lacks; "
-                    "their weights cannot be met with other kernels (docs/training-parity.md)")
+    reason = unlike_the_reference_cpu()
+    if reason:
+        pytest.skip(reason)
     status, _, ours, printed = parity_runs(name)
     assert "oneDNN's widest for this CPU" in printed
     assert ours["agreement"]["generator_weights"]["share_over"] <= WEIGHT_SHARE
