@@ -319,10 +319,10 @@ class Trainer:
                     f"{self.run_dir} already holds a training run; pass --resume to continue it, "
                     "or choose a new --out directory"
                 )
-            self._check_writable(create=True)
+            self._check_writable()
             return None
         saved = TrainConfig.load(self.run_dir)
-        self._check_writable(create=False)
+        self._check_writable()
         differences = config_differences(saved, self.config)
         if differences:
             raise ConfigError(
@@ -349,12 +349,16 @@ class Trainer:
             raise CheckpointError(f"{path}: a bench.train checkpoint without {', '.join(missing)}; it is damaged")
         return checkpoint
 
-    def _check_writable(self, create: bool) -> None:
-        """Refuse an --out this user cannot write to, before the data is read (creating it for a fresh run)."""
+    def _check_writable(self) -> None:
+        """Refuse an --out this user cannot write to, before the data is read; nothing is created (a run refused
+        later leaves no folder): the deepest existing folder on its path is probed."""
+        existing = self.run_dir
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
         try:
-            if create:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-            check_writable_folder(self.run_dir)
+            if not existing.is_dir():
+                raise NotADirectoryError(f"{existing} is not a folder")
+            check_writable_folder(existing)
         except OSError as error:
             raise ConfigError(f"--out {self.run_dir}: cannot be written ({error}); choose a folder you can "
                               "write to") from error
