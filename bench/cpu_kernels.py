@@ -68,8 +68,14 @@ def instruction_set() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
+def onednn_limit() -> str | None:
+    """The instruction set oneDNN's convolutions are limited to in this process, or None for the CPU's widest."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return None if limit is None or limit.upper() == "ALL" else limit
+
+
 def kernel_choice() -> str:
     """Both kernel choices in words: ATen's instruction set and oneDNN's limit."""
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    limit = onednn_limit()
     onednn = f"oneDNN up to {limit}" if limit else "oneDNN's widest for this CPU"
     return f"ATen {instruction_set()}, {onednn}"

@@ -708,8 +708,8 @@ class Trainer:
 
 
 def _checkpoint_evidence(run_dir: Path, checkpoint_interval: int) -> str | None:
-    """Why `run_dir` must once have held a checkpoint (a summary, or a step logged at or past the first
-    checkpoint's), in words; None for a run killed before its first checkpoint."""
+    """Why `run_dir` must once have held a checkpoint (a summary, or a step logged past the first checkpoint's),
+    in words; None for a run killed before its first checkpoint."""
     if (run_dir / SUMMARY).exists():
         return f"its {SUMMARY} says it ran"
     try:

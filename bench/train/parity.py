@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cpu_kernels import kernel_choice
+from bench.cpu_kernels import kernel_choice, onednn_limit
 from bench.errors import report_error
 from bench.train.config import NUMERICS, ConfigError, profile_config
 from bench.train.data import DataError, TrainingSplits
@@ -353,12 +352,12 @@ def _kernel_hint(result: ParityResult) -> str | None:
     references were made with them (a rounding difference alone fails the weight limit)."""
     if result.agreement["generator_weights"]["passed"] or not result.kernels.startswith("CPU"):
         return None
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL")
+    limit = onednn_limit()
     if not torch.cpu._is_avx512_supported():
         return ("note: the shared references (../shared/parity) were made with oneDNN's AVX-512 convolutions, which "
                 "this CPU lacks; their weights cannot be met here (docs/training-parity.md). Against a reference "
                 "made on this machine by scripts/official_train_step.py, IMSE passes.")
-    if limit.upper() != "ALL" and not limit.upper().startswith("AVX512"):
+    if limit is not None and not limit.upper().startswith("AVX512"):
         return (f"note: oneDNN is limited to {limit} here (ONEDNN_MAX_CPU_ISA); the shared references were made with "
                 "its AVX-512 convolutions, and a rounding difference alone fails the weight limit: unset the "
                 "variable (docs/training-parity.md).")
