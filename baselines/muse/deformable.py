@@ -282,16 +282,15 @@ def _neighbours(input: Tensor, geometry: _Geometry, y: Tensor, x: Tensor) -> tup
     return values, rows, columns, indices
 
 
-def _columns(input: Tensor, geometry: _Geometry, y: Tensor, x: Tensor) -> Tensor:
-    """torchvision's im2col: [B, G, C / G, taps * N], each sample ((w1 v1 + w2 v2) + w3 v3) + w4 v4, 0 for a
-    point outside (-1, H) x (-1, W)."""
+def _columns(values: list[Tensor], geometry: _Geometry, y: Tensor, x: Tensor) -> Tensor:
+    """torchvision's im2col from the neighbours' `values` (`_neighbours`): [B, G, C / G, taps * N], each sample
+    ((w1 v1 + w2 v2) + w3 v3) + w4 v4, 0 for a point outside (-1, H) x (-1, W)."""
     batch, groups = geometry.batch, geometry.offset_groups
     y_low, x_low = y.floor(), x.floor()
     fraction_y, fraction_x = y - y_low, x - x_low
     rest_y, rest_x = 1 - fraction_y, 1 - fraction_x
-    inside = ((y > -1) & (y < geometry.height) & (x > -1) & (x < geometry.width)).to(input.dtype)
+    inside = ((y > -1) & (y < geometry.height) & (x > -1) & (x < geometry.width)).to(values[0].dtype)
     weights = (rest_y * rest_x, rest_y * fraction_x, fraction_y * rest_x, fraction_y * fraction_x)
-    values, _, _, _ = _neighbours(input, geometry, y, x)
     columns = None
     for value, corner_weight in zip(values, weights, strict=True):
         term = torch.mul(value, (corner_weight * inside).reshape(batch, groups, 1, -1))
@@ -307,8 +306,8 @@ class _TorchvisionOrder(torch.autograd.Function):
         ctx.save_for_backward(input, offset, weight)
         ctx.geometry = geometry
         y, x = geometry.positions(offset)
-        columns = _columns(input, geometry, y, x)
-        return _convolve(columns, weight, geometry)
+        values, _, _, _ = _neighbours(input, geometry, y, x)
+        return _convolve(_columns(values, geometry, y, x), weight, geometry)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -330,14 +329,13 @@ class _TorchvisionOrder(torch.autograd.Function):
         grad_columns = _images_apart(grad_columns, images)
         grad_columns = grad_columns.reshape(batch, geometry.offset_groups, -1, geometry.taps * out_positions)
         grad_input = grad_offset = grad_weight = None
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            values, rows, columns, indices = _neighbours(input, geometry, y, x)
+        values, rows, columns, indices = _neighbours(input, geometry, y, x)  # gathered once for all three
         if ctx.needs_input_grad[0]:
             grad_input = _grad_input(geometry, grad_columns, y, x, rows, columns, indices)
         if ctx.needs_input_grad[1]:
             grad_offset = _grad_offset(geometry, grad_columns, y, x, values)
         if ctx.needs_input_grad[2]:
-            sampled = _columns(input, geometry, y, x).reshape(batch, groups, per_group, out_positions)
+            sampled = _columns(values, geometry, y, x).reshape(batch, groups, per_group, out_positions)
             sampled = _images_together(sampled, images)
             grad_weight = weight.new_zeros(groups, geometry.out_channels // groups, per_group)
             for chunk in range(sampled.shape[0]):
